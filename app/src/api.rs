@@ -1,0 +1,89 @@
+//! Server functions: thin wrappers that take the backend from context and call
+//! one method. The console works on the `default` tenant.
+
+use crate::error::AppError;
+use crate::model::{Preview, Repository, RepositorySummary, TestLogin, TestResult};
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+pub const CONSOLE_TENANT: &str = "default";
+
+#[cfg(feature = "ssr")]
+fn backend() -> Result<crate::port::SharedBackend, AppError> {
+    use_context::<crate::port::SharedBackend>().ok_or_else(|| AppError::internal("backend missing from context"))
+}
+
+#[server(prefix = "/_sfn", endpoint = "sign_in")]
+pub async fn sign_in(username: String, password: String) -> Result<(), AppError> {
+    use leptos::prelude::expect_context;
+    let session = backend()?.sign_in(&username, &password).await?;
+    let cookie = format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        crate::port::SESSION_COOKIE,
+        session.token,
+        session.expires_in_seconds
+    );
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    if let Ok(value) = leptos::server_fn::http_export::HeaderValue::from_str(&cookie) {
+        response.insert_header(leptos::server_fn::http_export::header::SET_COOKIE, value);
+    }
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server(prefix = "/_sfn", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), AppError> {
+    use leptos::prelude::expect_context;
+    use leptos::server_fn::http_export::{header, request::Parts, HeaderValue};
+    let parts: Parts = leptos_axum::extract().await.map_err(|e| AppError::internal(e.to_string()))?;
+    if let Some(token) = crate::session_from_cookies(&parts.headers) {
+        backend()?.sign_out(&token).await?;
+    }
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    let expired = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", crate::port::SESSION_COOKIE);
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.insert_header(header::SET_COOKIE, value);
+    }
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+#[server(prefix = "/_sfn", endpoint = "list_repositories")]
+pub async fn list_repositories() -> Result<Vec<RepositorySummary>, AppError> {
+    let repos = backend()?.list_repositories(CONSOLE_TENANT).await?;
+    Ok(repos.iter().map(RepositorySummary::from).collect())
+}
+
+#[server(prefix = "/_sfn", endpoint = "get_repository")]
+pub async fn get_repository(id: String) -> Result<Repository, AppError> {
+    backend()?.get_repository(CONSOLE_TENANT, &id).await
+}
+
+#[server(prefix = "/_sfn", endpoint = "create_repository", input = Json)]
+pub async fn create_repository(repo: Repository) -> Result<Repository, AppError> {
+    backend()?.create_repository(CONSOLE_TENANT, repo).await
+}
+
+#[server(prefix = "/_sfn", endpoint = "replace_repository", input = Json)]
+pub async fn replace_repository(id: String, repo: Repository) -> Result<Repository, AppError> {
+    backend()?.replace_repository(CONSOLE_TENANT, &id, repo).await
+}
+
+#[server(prefix = "/_sfn", endpoint = "delete_repository")]
+pub async fn delete_repository(id: String) -> Result<(), AppError> {
+    backend()?.delete_repository(CONSOLE_TENANT, &id).await
+}
+
+#[server(prefix = "/_sfn", endpoint = "test_connection", input = Json)]
+pub async fn test_connection(
+    draft: Repository,
+    stored_id: Option<String>,
+    login: TestLogin,
+) -> Result<TestResult, AppError> {
+    backend()?.test_connection(CONSOLE_TENANT, draft, stored_id, login).await
+}
+
+#[server(prefix = "/_sfn", endpoint = "preview_users", input = Json)]
+pub async fn preview_users(draft: Repository, stored_id: Option<String>) -> Result<Preview, AppError> {
+    backend()?.preview(CONSOLE_TENANT, draft, stored_id, 20).await
+}

@@ -1,0 +1,95 @@
+//! The one error type the console, the server functions and the REST API share.
+//! Serialised as `{"error": "<kind>", "message": ..., ...}`, which is also the
+//! REST error body (SPEC.md); the server maps each kind to its HTTP status.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// Path of the field in the resource, e.g. `connection.servers[0]`.
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum AppError {
+    #[error("{message}")]
+    Validation { message: String, fields: Vec<FieldError> },
+    #[error("{message}")]
+    BadRequest { message: String },
+    #[error("{message}")]
+    Unauthorized { message: String },
+    #[error("{message}")]
+    Forbidden { message: String },
+    #[error("{message}")]
+    NotFound { message: String },
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("{message}")]
+    Unavailable { message: String },
+    #[error("{message}")]
+    Internal { message: String },
+}
+
+impl AppError {
+    pub fn validation(fields: Vec<FieldError>) -> Self {
+        let message = match fields.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} fields are invalid", many.len()),
+        };
+        AppError::Validation { message, fields }
+    }
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        AppError::BadRequest { message: m.into() }
+    }
+    pub fn unauthorized(m: impl Into<String>) -> Self {
+        AppError::Unauthorized { message: m.into() }
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        AppError::NotFound { message: m.into() }
+    }
+    pub fn conflict(m: impl Into<String>) -> Self {
+        AppError::Conflict { message: m.into() }
+    }
+    pub fn unavailable(m: impl Into<String>) -> Self {
+        AppError::Unavailable { message: m.into() }
+    }
+    pub fn internal(m: impl Into<String>) -> Self {
+        AppError::Internal { message: m.into() }
+    }
+
+    /// The message for one field (form display), if this is a validation error naming it.
+    pub fn field_message(&self, field: &str) -> Option<String> {
+        match self {
+            AppError::Validation { fields, .. } => fields.iter().find(|f| f.field == field).map(|f| f.message.clone()),
+            _ => None,
+        }
+    }
+
+    /// Field messages whose path starts with `prefix` (e.g. `connection.servers`).
+    pub fn field_messages_under(&self, prefix: &str) -> Vec<String> {
+        match self {
+            AppError::Validation { fields, .. } => fields
+                .iter()
+                .filter(|f| f.field.starts_with(prefix))
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => AppError::BadRequest { message: m },
+            ServerFnErrorErr::Request(m) => AppError::Unavailable { message: format!("the server could not be reached: {m}") },
+            other => AppError::Internal { message: other.to_string() },
+        }
+    }
+}

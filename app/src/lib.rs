@@ -1,0 +1,74 @@
+#![recursion_limit = "256"]
+//! The dirbridge console: components, pages, shared types and server functions.
+//! Builds for wasm32 (hydrate) and for the server (ssr); never links ldap3,
+//! sqlx or tokio.
+
+pub mod api;
+pub mod error;
+pub mod model;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod port;
+pub mod presets;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::path;
+
+/// The HTML document around the app (server side only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" href="/favicon.ico" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Effects run only in the browser, so this flips once hydration is done;
+    // end-to-end tests wait for it before clicking.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/dirbridge.css" />
+        <Title text="dirbridge" />
+        <Router>
+            <div id="app" data-hydrated=move || hydrated.get().to_string()>
+                <Routes fallback=|| view! { <main class="page"><h1>"Not found"</h1><A href="/">"Back to repositories"</A></main> }>
+                    <Route path=path!("/login") view=pages::login::LoginPage />
+                    <Route path=path!("/") view=pages::repositories::RepositoriesPage />
+                    <Route path=path!("/repositories/new") view=pages::repository_form::NewRepositoryPage />
+                    <Route path=path!("/repositories/:id") view=pages::repository_form::EditRepositoryPage />
+                </Routes>
+            </div>
+        </Router>
+    }
+}
+
+/// The session token from a request's cookies.
+#[cfg(feature = "ssr")]
+pub fn session_from_cookies(headers: &leptos::server_fn::http_export::HeaderMap) -> Option<String> {
+    headers
+        .get_all(leptos::server_fn::http_export::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == port::SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+        .filter(|v| !v.is_empty())
+}

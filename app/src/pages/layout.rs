@@ -1,0 +1,48 @@
+use crate::api::SignOut;
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+use leptos_router::components::A;
+
+/// Header and frame of every signed-in page.
+#[component]
+pub fn Shell(children: Children) -> impl IntoView {
+    let sign_out = ServerAction::<SignOut>::new();
+    view! {
+        <header class="topbar">
+            <A href="/" attr:class="brand">"dirbridge"</A>
+            <nav>
+                <A href="/">"Repositories"</A>
+            </nav>
+            <ActionForm action=sign_out attr:class="signout">
+                <button type="submit" class="link">"Sign out"</button>
+            </ActionForm>
+        </header>
+        <main class="page">{children()}</main>
+    }
+}
+
+/// An error box for anything that is not tied to a single field.
+#[component]
+pub fn ErrorBox(error: AppError) -> impl IntoView {
+    let title = match &error {
+        AppError::Validation { .. } => "Please correct the highlighted fields",
+        AppError::NotFound { .. } => "Not found",
+        AppError::Conflict { .. } => "Conflict",
+        AppError::Unauthorized { .. } => "Not signed in",
+        AppError::Unavailable { .. } => "Unavailable",
+        _ => "Error",
+    };
+    view! {
+        <div class="alert error" role="alert">
+            <strong>{title}</strong>
+            <span>{error.to_string()}</span>
+        </div>
+    }
+}
+
+/// Path the sign-out server function posts to; kept here so the router
+/// middleware and the form agree.
+pub fn sign_out_path() -> &'static str {
+    SignOut::PATH
+}

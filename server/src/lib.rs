@@ -1,0 +1,32 @@
+//! dirbridge server: LDAP user federation behind a Leptos console and a REST API.
+#![deny(clippy::unwrap_used)]
+
+pub mod auth;
+pub mod config;
+pub mod cron;
+pub mod crypto;
+pub mod dn;
+pub mod filter;
+pub mod ldap;
+pub mod mapping;
+pub mod rest;
+pub mod service;
+pub mod store;
+pub mod validate;
+pub mod web;
+
+use std::sync::Arc;
+
+/// Opens the data dir (creating store and key on first start), the bootstrap admin and the service.
+pub async fn open(config: &config::Config) -> Result<Arc<service::Service>, String> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("data dir {}: {e}", config.data_dir.display()))?;
+    let secret_box = crypto::SecretBox::load_or_create(&config.data_dir.join("secret.key")).map_err(|e| e.to_string())?;
+    let store = store::Store::open_file(&config.data_dir.join("dirbridge.db")).await.map_err(|e| e.to_string())?;
+    let service = service::Service::new(store, secret_box);
+    if let Some(password) = service.ensure_admin(config.admin_password.clone()).await? {
+        // Printed once, to stderr only: this is the only time it is shown.
+        eprintln!("dirbridge: created admin user 'admin' with password: {password}");
+    }
+    service.resume_deletions().await;
+    Ok(service)
+}

@@ -1,0 +1,46 @@
+#![deny(clippy::unwrap_used)]
+
+use dirbridge::{config, web};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match config::parse(&args, |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let filter = EnvFilter::try_from_env("DIRBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,ldap3=warn"));
+    if std::env::var("DIRBRIDGE_LOG_FORMAT").as_deref() == Ok("json") {
+        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+
+    let service = match dirbridge::open(&config).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            std::process::exit(1);
+        }
+    };
+    let app = web::router(service, web::leptos_options(config.listen));
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, listen = %config.listen, "cannot listen");
+            std::process::exit(1);
+        }
+    };
+    tracing::info!(listen = %config.listen, data_dir = %config.data_dir.display(), "dirbridge listening on http://{}", config.listen);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        tracing::error!(error = %e, "server error");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,262 @@
+//! Mapping a directory entry to the user representation: pure, so it is
+//! tested on fixtures without a server.
+
+use app::model::{MappingType, Repository, User};
+use std::collections::{BTreeMap, HashMap};
+
+/// A directory entry with attribute names lower-cased (LDAP names are
+/// case-insensitive; servers return them in any case).
+#[derive(Clone, Debug, Default)]
+pub struct Entry {
+    pub dn: String,
+    pub attrs: HashMap<String, Vec<String>>,
+    pub bin_attrs: HashMap<String, Vec<Vec<u8>>>,
+}
+
+impl Entry {
+    pub fn new(dn: String, attrs: HashMap<String, Vec<String>>, bin_attrs: HashMap<String, Vec<Vec<u8>>>) -> Entry {
+        Entry {
+            dn,
+            attrs: attrs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+            bin_attrs: bin_attrs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+        }
+    }
+
+    pub fn values(&self, name: &str) -> &[String] {
+        self.attrs.get(&name.to_ascii_lowercase()).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.values(name).first().map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// Why an entry cannot become a user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappingError {
+    pub dn: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for MappingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.dn, self.reason)
+    }
+}
+
+/// The canonical text of a UUID attribute: entryUUID as is, AD's binary
+/// objectGUID in its mixed-endian GUID form, 389-DS's nsUniqueId re-grouped.
+pub fn uuid_of(entry: &Entry, uuid_attribute: &str) -> Option<String> {
+    let key = uuid_attribute.to_ascii_lowercase();
+    if let Some(bytes) = entry.bin_attrs.get(&key).and_then(|v| v.first()) {
+        if bytes.len() == 16 {
+            return Some(guid_to_string(bytes));
+        }
+        return Some(hex::encode(bytes));
+    }
+    let text = entry.first(uuid_attribute)?;
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    if hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        let h = hex.to_ascii_lowercase();
+        return Some(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]));
+    }
+    Some(text.to_string())
+}
+
+/// Formats a 16-byte Microsoft GUID (first three groups little-endian).
+pub fn guid_to_string(b: &[u8]) -> String {
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{}",
+        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9],
+        hex::encode(&b[10..16])
+    )
+}
+
+/// Whether the account is enabled, read from the repository's account status attribute.
+pub fn is_enabled(entry: &Entry, status_attribute: Option<&str>) -> bool {
+    let Some(attr) = status_attribute.filter(|a| !a.trim().is_empty()) else {
+        return true;
+    };
+    let value = entry.first(attr);
+    match attr.to_ascii_lowercase().as_str() {
+        // AD: bit 0x2 is ACCOUNTDISABLE.
+        "useraccountcontrol" => value.and_then(|v| v.parse::<u32>().ok()).is_none_or(|flags| flags & 2 == 0),
+        // OpenLDAP ppolicy: any lock time means locked.
+        "pwdaccountlockedtime" => value.is_none(),
+        _ => match value.map(|v| v.trim().to_ascii_lowercase()) {
+            None => true,
+            Some(v) => !matches!(v.as_str(), "true" | "yes" | "1" | "disabled" | "inactive" | "locked"),
+        },
+    }
+}
+
+/// Maps an entry to a user of `repo`.
+pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> Result<User, MappingError> {
+    let fail = |reason: String| MappingError { dn: entry.dn.clone(), reason };
+    let users = &repo.users;
+    let ldap_uuid = uuid_of(entry, &users.uuid_attribute)
+        .ok_or_else(|| fail(format!("has no {} (the UUID attribute)", users.uuid_attribute)))?;
+
+    let mut user = User {
+        repository_id: repo.id.clone(),
+        ldap_dn: entry.dn.clone(),
+        enabled: is_enabled(entry, users.account_status_attribute.as_deref()),
+        synced_at,
+        ..Default::default()
+    };
+    let mut username = entry.first(&users.username_attribute).map(str::to_string);
+    let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for m in &users.attribute_mappings {
+        let values = entry.values(&m.ldap_attribute);
+        let first = values.first().cloned().filter(|v| !v.is_empty());
+        let truthy = || first.as_deref().is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+        match m.attribute.as_str() {
+            "username" => {
+                if first.is_some() {
+                    username = first
+                }
+            }
+            "email" => user.email = first,
+            "firstName" => user.first_name = first,
+            "lastName" => user.last_name = first,
+            "displayName" => user.display_name = first,
+            "emailVerified" => user.email_verified = truthy(),
+            other => {
+                let name = other.strip_prefix("attributes.").unwrap_or(other);
+                if !values.is_empty() {
+                    attributes.insert(name.to_string(), values.to_vec());
+                }
+            }
+        }
+    }
+    user.username = username.ok_or_else(|| fail(format!("has no {} (the username attribute)", users.username_attribute)))?;
+    user.attributes = attributes;
+    user.ldap_uuid = ldap_uuid;
+    user.id = format!("{}:{}", repo.id, user.ldap_uuid);
+
+    let member_of: Vec<String> = repo
+        .groups
+        .membership_attribute
+        .as_deref()
+        .map(|a| entry.values(a).iter().map(|g| crate::dn::normalize(g)).collect())
+        .unwrap_or_default();
+    let a = &repo.assignments;
+    let under = |root: &str| crate::dn::is_within(&entry.dn, root);
+    user.user_types = a.user_types.iter().filter(|x| under(&x.root_node_dn)).map(|x| x.group_id.clone()).collect();
+    user.user_groups = a.user_groups.iter().filter(|x| under(&x.root_node_dn)).map(|x| x.group_id.clone()).collect();
+    user.roles = a
+        .roles
+        .iter()
+        .filter(|r| match r.mapping_type {
+            MappingType::Ou => under(&r.group_dn_or_ou),
+            MappingType::Group => member_of.contains(&crate::dn::normalize(&r.group_dn_or_ou)),
+        })
+        .map(|r| r.role_id.clone())
+        .collect();
+    user.roles.dedup();
+    user.admin = user.roles.iter().any(|r| r.eq_ignore_ascii_case("admin"));
+    user.groups = repo
+        .groups
+        .membership_attribute
+        .as_deref()
+        .map(|attr| entry.values(attr).to_vec())
+        .unwrap_or_default();
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::model::{GroupAssignment, RoleAssignment, Vendor};
+    use app::presets::new_repository;
+
+    fn entry(dn: &str, attrs: &[(&str, &[&str])]) -> Entry {
+        Entry::new(
+            dn.into(),
+            attrs.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect(),
+            HashMap::new(),
+        )
+    }
+
+    fn repo() -> Repository {
+        let mut r = new_repository(Vendor::OpenLdap);
+        r.id = "corp".into();
+        r.users.base_dn = "dc=example,dc=org".into();
+        r.users.attribute_mappings.push(app::model::AttributeMapping::new("attributes.department", "departmentNumber"));
+        r
+    }
+
+    #[test]
+    fn maps_standard_and_custom_attributes() {
+        let e = entry(
+            "uid=jmuller,ou=People,dc=example,dc=org",
+            &[
+                ("uid", &["jmuller"]),
+                ("entryUUID", &["5c7b2a3e-1111-4e3b-9c1d-0242ac120002"]),
+                ("givenName", &["Jürgen"]),
+                ("SN", &["Müller"]),
+                ("mail", &["j.muller@example.org"]),
+                ("telephoneNumber", &["+49 30 1234", "+49 170 5678"]),
+                ("departmentNumber", &["R&D"]),
+            ],
+        );
+        let u = map_user(&repo(), &e, None).expect("maps");
+        assert_eq!(u.username, "jmuller");
+        assert_eq!(u.first_name.as_deref(), Some("Jürgen"));
+        assert_eq!(u.last_name.as_deref(), Some("Müller"));
+        assert_eq!(u.email.as_deref(), Some("j.muller@example.org"));
+        assert_eq!(u.attributes["phone"], vec!["+49 30 1234", "+49 170 5678"]);
+        assert_eq!(u.attributes["department"], vec!["R&D"]);
+        assert_eq!(u.id, "corp:5c7b2a3e-1111-4e3b-9c1d-0242ac120002");
+        assert!(u.enabled);
+    }
+
+    #[test]
+    fn missing_username_or_uuid_is_an_error_naming_the_dn() {
+        let no_uid = entry("cn=x,dc=example,dc=org", &[("entryUUID", &["a"])]);
+        let err = map_user(&repo(), &no_uid, None).expect_err("no username");
+        assert_eq!(err.dn, "cn=x,dc=example,dc=org");
+        assert!(err.reason.contains("uid"));
+        let no_uuid = entry("uid=x,dc=example,dc=org", &[("uid", &["x"])]);
+        assert!(map_user(&repo(), &no_uuid, None).expect_err("no uuid").reason.contains("entryUUID"));
+    }
+
+    #[test]
+    fn formats_uuids_of_each_vendor() {
+        let guid = [0x67u8, 0x45, 0x23, 0x01, 0xab, 0x89, 0xef, 0xcd, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
+        let mut e = Entry::default();
+        e.bin_attrs.insert("objectguid".into(), vec![guid.to_vec()]);
+        assert_eq!(uuid_of(&e, "objectGUID").as_deref(), Some("01234567-89ab-cdef-0123-456789abcdef"));
+        let ds = entry("x", &[("nsUniqueId", &["66446001-1DD211B2-80f4a9c8-34a711e0"])]);
+        assert_eq!(uuid_of(&ds, "nsuniqueid").as_deref(), Some("66446001-1dd2-11b2-80f4-a9c834a711e0"));
+    }
+
+    #[test]
+    fn reads_account_status_per_vendor() {
+        assert!(!is_enabled(&entry("x", &[("userAccountControl", &["514"])]), Some("userAccountControl")));
+        assert!(is_enabled(&entry("x", &[("userAccountControl", &["512"])]), Some("userAccountControl")));
+        assert!(!is_enabled(&entry("x", &[("pwdAccountLockedTime", &["000001010000Z"])]), Some("pwdAccountLockedTime")));
+        assert!(is_enabled(&entry("x", &[]), Some("pwdAccountLockedTime")));
+        assert!(!is_enabled(&entry("x", &[("nsAccountLock", &["TRUE"])]), Some("nsAccountLock")));
+        assert!(is_enabled(&entry("x", &[]), None));
+    }
+
+    #[test]
+    fn assigns_by_ou_and_group() {
+        let mut r = repo();
+        r.assignments.user_types = vec![GroupAssignment { group_id: "UT_EMP".into(), root_node_dn: "ou=People,dc=example,dc=org".into() }];
+        r.assignments.roles = vec![
+            RoleAssignment { role_id: "admin".into(), mapping_type: MappingType::Group, group_dn_or_ou: "cn=Admins,ou=Groups,dc=example,dc=org".into() },
+            RoleAssignment { role_id: "RL_OPS".into(), mapping_type: MappingType::Ou, group_dn_or_ou: "ou=Ops,dc=example,dc=org".into() },
+        ];
+        let e = entry(
+            "uid=a,ou=People,dc=example,dc=org",
+            &[("uid", &["a"]), ("entryUUID", &["u"]), ("memberOf", &["CN=admins,OU=Groups,DC=example,DC=org"])],
+        );
+        let u = map_user(&r, &e, None).expect("maps");
+        assert_eq!(u.user_types, vec!["UT_EMP"]);
+        assert_eq!(u.roles, vec!["admin"]);
+        assert!(u.admin);
+        assert_eq!(u.groups, vec!["CN=admins,OU=Groups,DC=example,DC=org"]);
+    }
+}

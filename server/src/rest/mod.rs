@@ -1,0 +1,157 @@
+//! The canonical REST API of SPEC.md. Handlers only translate HTTP to the
+//! service (the same port the console uses) and errors to status codes.
+
+use crate::web::AppState;
+use app::error::AppError;
+use app::model::{Repository, RepositoryList, TestLogin};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+pub struct ApiError(pub AppError);
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
+}
+
+pub fn status_of(e: &AppError) -> StatusCode {
+    match e {
+        AppError::Validation { .. } | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+        AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+        AppError::Conflict { .. } => StatusCode::CONFLICT,
+        AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (status_of(&self.0), Json(self.0)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON body whose problems answer 400 in the API's error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(ApiError(AppError::bad_request(rejection.body_text()))),
+        }
+    }
+}
+
+fn parse_optional_body<T: DeserializeOwned + Default>(body: &Bytes) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError(AppError::bad_request(format!("invalid JSON body: {e}"))))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/token", post(token))
+        .route("/api/v1/tenants/{tenant}/repositories", get(list).post(create))
+        .route("/api/v1/tenants/{tenant}/repositories/{id}", get(read).put(replace).delete(remove))
+        .route("/api/v1/tenants/{tenant}/repositories/{id}/test", post(test))
+        .route("/api/v1/tenants/{tenant}/repositories/{id}/preview", post(preview))
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError(AppError::not_found("no such API route"))
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn token(State(state): State<AppState>, ApiJson(c): ApiJson<Credentials>) -> ApiResult<Response> {
+    let session = state.port.sign_in(&c.username, &c.password).await?;
+    Ok(Json(serde_json::json!({
+        "accessToken": session.token,
+        "tokenType": "Bearer",
+        "expiresIn": session.expires_in_seconds,
+    }))
+    .into_response())
+}
+
+async fn list(State(state): State<AppState>, Path(tenant): Path<String>) -> ApiResult<Json<RepositoryList>> {
+    let resources = state.port.list_repositories(&tenant).await?;
+    Ok(Json(RepositoryList { total_results: resources.len(), resources }))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    ApiJson(repo): ApiJson<Repository>,
+) -> ApiResult<Response> {
+    let created = state.port.create_repository(&tenant, repo).await?;
+    let location = format!("/api/v1/tenants/{tenant}/repositories/{}", created.id);
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((StatusCode::CREATED, headers, Json(created)).into_response())
+}
+
+async fn read(State(state): State<AppState>, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Json<Repository>> {
+    Ok(Json(state.port.get_repository(&tenant, &id).await?))
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+    ApiJson(repo): ApiJson<Repository>,
+) -> ApiResult<Json<Repository>> {
+    Ok(Json(state.port.replace_repository(&tenant, &id, repo).await?))
+}
+
+async fn remove(State(state): State<AppState>, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
+    state.port.delete_repository(&tenant, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id, "state": "deleting" }))).into_response())
+}
+
+async fn test(State(state): State<AppState>, Path((tenant, id)): Path<(String, String)>, body: Bytes) -> ApiResult<Response> {
+    let login: TestLogin = parse_optional_body(&body)?;
+    let repo = state.port.get_repository(&tenant, &id).await?;
+    let result = state.port.test_connection(&tenant, repo, Some(id), login).await?;
+    Ok(Json(result).into_response())
+}
+
+#[derive(Deserialize)]
+struct PreviewQuery {
+    limit: Option<usize>,
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+    Query(q): Query<PreviewQuery>,
+) -> ApiResult<Response> {
+    let repo = state.port.get_repository(&tenant, &id).await?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError(AppError::bad_request("limit must be between 1 and 1000")));
+    }
+    let preview = state.port.preview(&tenant, repo, Some(id), limit).await?;
+    Ok(Json(preview).into_response())
+}

@@ -1,0 +1,243 @@
+//! The embedded SQLite store (sqlx, WAL). One error enum for the layer.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    #[error("version conflict")]
+    StaleVersion,
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// A repository row as stored: JSON body without secrets, sealed secrets.
+#[derive(Clone, Debug)]
+pub struct RepositoryRow {
+    pub id: String,
+    pub body: String,
+    pub secrets: Option<Vec<u8>>,
+    pub version: i64,
+    pub created: String,
+    pub changed: String,
+    pub state: String,
+}
+
+impl Store {
+    pub async fn open_file(path: &Path) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::new().filename(path).create_if_missing(true);
+        Store::open(options).await
+    }
+
+    /// `sqlite::memory:` or any sqlx SQLite URL; used by tests.
+    pub async fn open_url(url: &str) -> Result<Store, StoreError> {
+        Store::open(SqliteConnectOptions::from_str(url)?).await
+    }
+
+    async fn open(options: SqliteConnectOptions) -> Result<Store, StoreError> {
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        // An in-memory database exists per connection: keep exactly one.
+        let max = if options.get_filename() == Path::new(":memory:") { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT 1 FROM tenants WHERE slug = ?").bind(tenant).fetch_optional(&self.pool).await?.is_some())
+    }
+
+    // --- admins and sessions ---------------------------------------------------------
+
+    pub async fn admin_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM admins").fetch_one(&self.pool).await?.get(0))
+    }
+
+    pub async fn create_admin(&self, username: &str, password_hash: &str, now: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO admins (username, password_hash, created) VALUES (?, ?, ?)")
+            .bind(username)
+            .bind(password_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unique_to_conflict)?;
+        Ok(())
+    }
+
+    pub async fn admin_password_hash(&self, username: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query("SELECT password_hash FROM admins WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    pub async fn insert_session(&self, token_hash: &str, username: &str, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (token_hash, username, expires_at) VALUES (?, ?, ?)")
+            .bind(token_hash)
+            .bind(username)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The admin of a live session.
+    pub async fn session_user(&self, token_hash: &str, now: i64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query("SELECT username FROM sessions WHERE token_hash = ? AND expires_at > ?")
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(token_hash).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(now).execute(&self.pool).await?.rows_affected())
+    }
+
+    // --- repositories ----------------------------------------------------------------
+
+    pub async fn list_repositories(&self, tenant: &str) -> Result<Vec<RepositoryRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, body, secrets, version, created, changed, state FROM repositories WHERE tenant = ? ORDER BY id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(repo_row).collect())
+    }
+
+    pub async fn get_repository(&self, tenant: &str, id: &str) -> Result<RepositoryRow, StoreError> {
+        sqlx::query("SELECT id, body, secrets, version, created, changed, state FROM repositories WHERE tenant = ? AND id = ?")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| repo_row(&r))
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn insert_repository(&self, tenant: &str, row: &RepositoryRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO repositories (tenant, id, body, secrets, version, created, changed, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tenant)
+        .bind(&row.id)
+        .bind(&row.body)
+        .bind(&row.secrets)
+        .bind(row.version)
+        .bind(&row.created)
+        .bind(&row.changed)
+        .bind(&row.state)
+        .execute(&self.pool)
+        .await
+        .map_err(unique_to_conflict)?;
+        Ok(())
+    }
+
+    /// Replaces body and secrets if the stored version is still `expected_version`.
+    pub async fn update_repository(&self, tenant: &str, row: &RepositoryRow, expected_version: i64) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE repositories SET body = ?, secrets = ?, version = ?, changed = ? WHERE tenant = ? AND id = ? AND version = ? AND state = 'active'",
+        )
+        .bind(&row.body)
+        .bind(&row.secrets)
+        .bind(row.version)
+        .bind(&row.changed)
+        .bind(tenant)
+        .bind(&row.id)
+        .bind(expected_version)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::StaleVersion)
+        }
+    }
+
+    pub async fn set_repository_state(&self, tenant: &str, id: &str, state: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE repositories SET state = ? WHERE tenant = ? AND id = ?")
+            .bind(state)
+            .bind(tenant)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    /// Deletes up to `batch` users of a repository; returns how many went.
+    pub async fn delete_users_batch(&self, tenant: &str, repository_id: &str, batch: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM users WHERE rowid IN (SELECT rowid FROM users WHERE tenant = ? AND repository_id = ? LIMIT ?)",
+        )
+        .bind(tenant)
+        .bind(repository_id)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    pub async fn delete_repository_row(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM repositories WHERE tenant = ? AND id = ?").bind(tenant).bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Repositories left in `deleting` by a previous process (resumed at start).
+    pub async fn repositories_being_deleted(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT tenant, id FROM repositories WHERE state = 'deleting'").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
+
+fn repo_row(r: &sqlx::sqlite::SqliteRow) -> RepositoryRow {
+    RepositoryRow {
+        id: r.get(0),
+        body: r.get(1),
+        secrets: r.get(2),
+        version: r.get(3),
+        created: r.get(4),
+        changed: r.get(5),
+        state: r.get(6),
+    }
+}
+
+fn unique_to_conflict(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Db(e),
+    }
+}
