@@ -13,10 +13,20 @@ fn backend() -> Result<crate::port::SharedBackend, AppError> {
     use_context::<crate::port::SharedBackend>().ok_or_else(|| AppError::internal("backend missing from context"))
 }
 
+/// Gives a failed server function the status its error kind has in the REST API.
+#[cfg(feature = "ssr")]
+fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    use leptos::server_fn::http_export::StatusCode;
+    if let (Err(e), Some(response)) = (&result, use_context::<leptos_axum::ResponseOptions>()) {
+        response.set_status(StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    result
+}
+
 #[server(prefix = "/_sfn", endpoint = "sign_in")]
 pub async fn sign_in(username: String, password: String) -> Result<(), AppError> {
     use leptos::prelude::expect_context;
-    let session = backend()?.sign_in(&username, &password).await?;
+    let session = respond(async { backend()?.sign_in(&username, &password).await }.await)?;
     let cookie = format!(
         "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
         crate::port::SESSION_COOKIE,
@@ -50,28 +60,33 @@ pub async fn sign_out() -> Result<(), AppError> {
 
 #[server(prefix = "/_sfn", endpoint = "list_repositories")]
 pub async fn list_repositories() -> Result<Vec<RepositorySummary>, AppError> {
-    let repos = backend()?.list_repositories(CONSOLE_TENANT).await?;
-    Ok(repos.iter().map(RepositorySummary::from).collect())
+    respond(
+        async {
+            let repos = backend()?.list_repositories(CONSOLE_TENANT).await?;
+            Ok(repos.iter().map(RepositorySummary::from).collect())
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/_sfn", endpoint = "get_repository")]
 pub async fn get_repository(id: String) -> Result<Repository, AppError> {
-    backend()?.get_repository(CONSOLE_TENANT, &id).await
+    respond(async { backend()?.get_repository(CONSOLE_TENANT, &id).await }.await)
 }
 
 #[server(prefix = "/_sfn", endpoint = "create_repository", input = Json)]
 pub async fn create_repository(repo: Repository) -> Result<Repository, AppError> {
-    backend()?.create_repository(CONSOLE_TENANT, repo).await
+    respond(async { backend()?.create_repository(CONSOLE_TENANT, repo).await }.await)
 }
 
 #[server(prefix = "/_sfn", endpoint = "replace_repository", input = Json)]
 pub async fn replace_repository(id: String, repo: Repository) -> Result<Repository, AppError> {
-    backend()?.replace_repository(CONSOLE_TENANT, &id, repo).await
+    respond(async { backend()?.replace_repository(CONSOLE_TENANT, &id, repo).await }.await)
 }
 
 #[server(prefix = "/_sfn", endpoint = "delete_repository")]
 pub async fn delete_repository(id: String) -> Result<(), AppError> {
-    backend()?.delete_repository(CONSOLE_TENANT, &id).await
+    respond(async { backend()?.delete_repository(CONSOLE_TENANT, &id).await }.await)
 }
 
 #[server(prefix = "/_sfn", endpoint = "test_connection", input = Json)]
@@ -80,10 +95,10 @@ pub async fn test_connection(
     stored_id: Option<String>,
     login: TestLogin,
 ) -> Result<TestResult, AppError> {
-    backend()?.test_connection(CONSOLE_TENANT, draft, stored_id, login).await
+    respond(async { backend()?.test_connection(CONSOLE_TENANT, draft, stored_id, login).await }.await)
 }
 
 #[server(prefix = "/_sfn", endpoint = "preview_users", input = Json)]
 pub async fn preview_users(draft: Repository, stored_id: Option<String>) -> Result<Preview, AppError> {
-    backend()?.preview(CONSOLE_TENANT, draft, stored_id, 20).await
+    respond(async { backend()?.preview(CONSOLE_TENANT, draft, stored_id, 20).await }.await)
 }

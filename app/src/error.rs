@@ -61,6 +61,19 @@ impl AppError {
         AppError::Internal { message: m.into() }
     }
 
+    /// The HTTP status this error answers with, in the API and for server functions.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            AppError::Validation { .. } | AppError::BadRequest { .. } => 400,
+            AppError::Unauthorized { .. } => 401,
+            AppError::Forbidden { .. } => 403,
+            AppError::NotFound { .. } => 404,
+            AppError::Conflict { .. } => 409,
+            AppError::Unavailable { .. } => 503,
+            AppError::Internal { .. } => 500,
+        }
+    }
+
     /// The message for one field (form display), if this is a validation error naming it.
     pub fn field_message(&self, field: &str) -> Option<String> {
         match self {
@@ -88,7 +101,9 @@ impl FromServerFnError for AppError {
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
             ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => AppError::BadRequest { message: m },
-            ServerFnErrorErr::Request(m) => AppError::Unavailable { message: format!("the server could not be reached: {m}") },
+            ServerFnErrorErr::Request(m) => {
+                AppError::Unavailable { message: format!("the server could not be reached: {m}") }
+            }
             other => AppError::Internal { message: other.to_string() },
         }
     }

@@ -16,8 +16,28 @@ const FIRST: &[&str] = &[
     "Łukasz", "Amélie", "Björn", "Çağla",
 ];
 const LAST: &[&str] = &[
-    "Smith", "Müller", "García", "Dubois", "Rossi", "Nowak", "Johansson", "Tanaka", "Kowalski", "Öztürk", "Novák",
-    "Fernández", "O'Brien", "Nguyen", "Schröder", "Lefèvre", "Andersen", "Silva", "Brown", "Ivanova", "Zhang", "Dvořák",
+    "Smith",
+    "Müller",
+    "García",
+    "Dubois",
+    "Rossi",
+    "Nowak",
+    "Johansson",
+    "Tanaka",
+    "Kowalski",
+    "Öztürk",
+    "Novák",
+    "Fernández",
+    "O'Brien",
+    "Nguyen",
+    "Schröder",
+    "Lefèvre",
+    "Andersen",
+    "Silva",
+    "Brown",
+    "Ivanova",
+    "Zhang",
+    "Dvořák",
 ];
 pub const DEPARTMENTS: &[&str] = &["Engineering", "Sales", "Support", "Finance", "People"];
 const TITLES: &[&str] = &["Engineer", "Senior Engineer", "Manager", "Analyst", "Specialist", "Director", "Consultant"];
@@ -109,7 +129,9 @@ pub fn generate(users: usize, extra_groups: usize) -> String {
         let uid = username(i);
         let dept = DEPARTMENTS[i % DEPARTMENTS.len()];
         let _ = writeln!(out, "dn: {}", user_dn(i));
-        out.push_str("objectClass: inetOrgPerson\nobjectClass: organizationalPerson\nobjectClass: person\nobjectClass: top\n");
+        out.push_str(
+            "objectClass: inetOrgPerson\nobjectClass: organizationalPerson\nobjectClass: person\nobjectClass: top\n",
+        );
         attr(&mut out, "uid", &uid);
         attr(&mut out, "cn", &format!("{first} {last}"));
         attr(&mut out, "sn", last);
@@ -153,7 +175,11 @@ pub fn generate(users: usize, extra_groups: usize) -> String {
         }
         out.push('\n');
     }
-    let _ = write!(out, "dn: {}\nobjectClass: groupOfNames\ncn: All Staff\ndescription: Nested: every department group\n", group_dn("All Staff"));
+    let _ = write!(
+        out,
+        "dn: {}\nobjectClass: groupOfNames\ncn: All Staff\ndescription: Nested: every department group\n",
+        group_dn("All Staff")
+    );
     for d in DEPARTMENTS {
         let _ = writeln!(out, "member: {}", group_dn(d));
     }

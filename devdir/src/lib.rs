@@ -68,22 +68,52 @@ fn make_certificates(dir: &Path) -> Result<(), String> {
             .current_dir(dir)
             .args(["req", "-x509"])
             .args(ec)
-            .args(["-keyout", &format!("{name}.key"), "-out", &format!("{name}.pem"), "-days", "3650", "-subj", &format!("/CN={cn}")])
-            .args(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]))?;
+            .args([
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "3650",
+                "-subj",
+                &format!("/CN={cn}"),
+            ])
+            .args([
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ]))?;
     }
-    run(Command::new("openssl")
-        .current_dir(dir)
-        .args(["req"])
-        .args(ec)
-        .args(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]))?;
+    run(Command::new("openssl").current_dir(dir).args(["req"]).args(ec).args([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]))?;
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
     )
     .map_err(|e| e.to_string())?;
     run(Command::new("openssl").current_dir(dir).args([
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem",
-        "-days", "825", "-extfile", "server.ext",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "825",
+        "-extfile",
+        "server.ext",
     ]))?;
     Ok(())
 }
@@ -151,8 +181,13 @@ impl Slapd {
         std::fs::create_dir_all(dir.join("db")).map_err(|e| e.to_string())?;
         make_certificates(dir)?;
         std::fs::write(dir.join("slapd.conf"), slapd_conf(dir, options.users)).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("data.ldif"), ldif::generate(options.users, options.extra_groups)).map_err(|e| e.to_string())?;
-        run(Command::new("slapadd").args(["-q", "-w", "-f"]).arg(dir.join("slapd.conf")).arg("-l").arg(dir.join("data.ldif")))?;
+        std::fs::write(dir.join("data.ldif"), ldif::generate(options.users, options.extra_groups))
+            .map_err(|e| e.to_string())?;
+        run(Command::new("slapadd")
+            .args(["-q", "-w", "-f"])
+            .arg(dir.join("slapd.conf"))
+            .arg("-l")
+            .arg(dir.join("data.ldif")))?;
         let (port, tls_port) = match options.ports {
             Some(p) => p,
             None => (free_port()?, free_port()?),

@@ -4,12 +4,12 @@
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cron {
-    pub seconds: u64,   // bits 0..59
-    pub minutes: u64,   // bits 0..59
-    pub hours: u64,     // bits 0..23
-    pub days: u64,      // bits 1..31
-    pub months: u64,    // bits 1..12
-    pub weekdays: u64,  // bits 0..6, Sunday = 0
+    pub seconds: u64,  // bits 0..59
+    pub minutes: u64,  // bits 0..59
+    pub hours: u64,    // bits 0..23
+    pub days: u64,     // bits 1..31
+    pub months: u64,   // bits 1..12
+    pub weekdays: u64, // bits 0..6, Sunday = 0
     pub years: Option<(u32, u32)>,
     /// True when day-of-month was `*`/`?` (cron then ORs/ANDs days as Vixie cron does).
     pub any_day: bool,
@@ -161,7 +161,9 @@ fn field(spec: &str, what: &str, lo: u32, hi: u32, names: &[&str], name_base: u3
 }
 
 fn parse_years(spec: &str) -> Result<(u32, u32), String> {
-    let parse = |s: &str| s.parse::<u32>().ok().filter(|y| (1970..=2199).contains(y)).ok_or(format!("'{s}' is not a valid year"));
+    let parse = |s: &str| {
+        s.parse::<u32>().ok().filter(|y| (1970..=2199).contains(y)).ok_or(format!("'{s}' is not a valid year"))
+    };
     match spec.split_once('-') {
         Some((a, b)) => Ok((parse(a)?, parse(b)?)),
         None => {

@@ -197,7 +197,19 @@ mod tests {
 
     #[test]
     fn rejects_malformed_filters_with_a_reason() {
-        for bad in ["", "cn=x", "(cn=x", "(cn=x))", "(&)", "(=x)", "(cn=a(b)", r"(cn=a\zz)", "(cn>=a*)", "(c n=x)", "(cn=x)(sn=y)"] {
+        for bad in [
+            "",
+            "cn=x",
+            "(cn=x",
+            "(cn=x))",
+            "(&)",
+            "(=x)",
+            "(cn=a(b)",
+            r"(cn=a\zz)",
+            "(cn>=a*)",
+            "(c n=x)",
+            "(cn=x)(sn=y)",
+        ] {
             assert!(validate(bad).is_err(), "{bad} should be rejected");
         }
         assert!(validate("(cn=x").unwrap_err().contains("')'"));

@@ -20,7 +20,8 @@ use std::sync::Arc;
 /// Opens the data dir (creating store and key on first start), the bootstrap admin and the service.
 pub async fn open(config: &config::Config) -> Result<Arc<service::Service>, String> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("data dir {}: {e}", config.data_dir.display()))?;
-    let secret_box = crypto::SecretBox::load_or_create(&config.data_dir.join("secret.key")).map_err(|e| e.to_string())?;
+    let secret_box =
+        crypto::SecretBox::load_or_create(&config.data_dir.join("secret.key")).map_err(|e| e.to_string())?;
     let store = store::Store::open_file(&config.data_dir.join("dirbridge.db")).await.map_err(|e| e.to_string())?;
     let service = service::Service::new(store, secret_box);
     if let Some(password) = service.ensure_admin(config.admin_password.clone()).await? {

@@ -13,7 +13,8 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let filter = EnvFilter::try_from_env("DIRBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,ldap3=warn"));
+    let filter =
+        EnvFilter::try_from_env("DIRBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,ldap3=warn"));
     if std::env::var("DIRBRIDGE_LOG_FORMAT").as_deref() == Ok("json") {
         tracing_subscriber::fmt().with_env_filter(filter).json().init();
     } else {

@@ -67,7 +67,16 @@ pub fn uuid_of(entry: &Entry, uuid_attribute: &str) -> Option<String> {
 pub fn guid_to_string(b: &[u8]) -> String {
     format!(
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{}",
-        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9],
+        b[3],
+        b[2],
+        b[1],
+        b[0],
+        b[5],
+        b[4],
+        b[7],
+        b[6],
+        b[8],
+        b[9],
         hex::encode(&b[10..16])
     )
 }
@@ -109,7 +118,8 @@ pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> 
     for m in &users.attribute_mappings {
         let values = entry.values(&m.ldap_attribute);
         let first = values.first().cloned().filter(|v| !v.is_empty());
-        let truthy = || first.as_deref().is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+        let truthy =
+            || first.as_deref().is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
         match m.attribute.as_str() {
             "username" => {
                 if first.is_some() {
@@ -129,7 +139,8 @@ pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> 
             }
         }
     }
-    user.username = username.ok_or_else(|| fail(format!("has no {} (the username attribute)", users.username_attribute)))?;
+    user.username =
+        username.ok_or_else(|| fail(format!("has no {} (the username attribute)", users.username_attribute)))?;
     user.attributes = attributes;
     user.ldap_uuid = ldap_uuid;
     user.id = format!("{}:{}", repo.id, user.ldap_uuid);
@@ -155,12 +166,8 @@ pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> 
         .collect();
     user.roles.dedup();
     user.admin = user.roles.iter().any(|r| r.eq_ignore_ascii_case("admin"));
-    user.groups = repo
-        .groups
-        .membership_attribute
-        .as_deref()
-        .map(|attr| entry.values(attr).to_vec())
-        .unwrap_or_default();
+    user.groups =
+        repo.groups.membership_attribute.as_deref().map(|attr| entry.values(attr).to_vec()).unwrap_or_default();
     Ok(user)
 }
 
@@ -235,7 +242,10 @@ mod tests {
     fn reads_account_status_per_vendor() {
         assert!(!is_enabled(&entry("x", &[("userAccountControl", &["514"])]), Some("userAccountControl")));
         assert!(is_enabled(&entry("x", &[("userAccountControl", &["512"])]), Some("userAccountControl")));
-        assert!(!is_enabled(&entry("x", &[("pwdAccountLockedTime", &["000001010000Z"])]), Some("pwdAccountLockedTime")));
+        assert!(!is_enabled(
+            &entry("x", &[("pwdAccountLockedTime", &["000001010000Z"])]),
+            Some("pwdAccountLockedTime")
+        ));
         assert!(is_enabled(&entry("x", &[]), Some("pwdAccountLockedTime")));
         assert!(!is_enabled(&entry("x", &[("nsAccountLock", &["TRUE"])]), Some("nsAccountLock")));
         assert!(is_enabled(&entry("x", &[]), None));
@@ -244,10 +254,19 @@ mod tests {
     #[test]
     fn assigns_by_ou_and_group() {
         let mut r = repo();
-        r.assignments.user_types = vec![GroupAssignment { group_id: "UT_EMP".into(), root_node_dn: "ou=People,dc=example,dc=org".into() }];
+        r.assignments.user_types =
+            vec![GroupAssignment { group_id: "UT_EMP".into(), root_node_dn: "ou=People,dc=example,dc=org".into() }];
         r.assignments.roles = vec![
-            RoleAssignment { role_id: "admin".into(), mapping_type: MappingType::Group, group_dn_or_ou: "cn=Admins,ou=Groups,dc=example,dc=org".into() },
-            RoleAssignment { role_id: "RL_OPS".into(), mapping_type: MappingType::Ou, group_dn_or_ou: "ou=Ops,dc=example,dc=org".into() },
+            RoleAssignment {
+                role_id: "admin".into(),
+                mapping_type: MappingType::Group,
+                group_dn_or_ou: "cn=Admins,ou=Groups,dc=example,dc=org".into(),
+            },
+            RoleAssignment {
+                role_id: "RL_OPS".into(),
+                mapping_type: MappingType::Ou,
+                group_dn_or_ou: "ou=Ops,dc=example,dc=org".into(),
+            },
         ];
         let e = entry(
             "uid=a,ou=People,dc=example,dc=org",

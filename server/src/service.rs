@@ -67,7 +67,12 @@ fn apply_secret(current: Option<String>, update: &Option<Option<String>>) -> Opt
 fn tidy(repo: &mut Repository) {
     repo.id = repo.id.trim().to_string();
     repo.name = repo.name.trim().to_string();
-    for list in [&mut repo.connection.servers, &mut repo.users.object_classes, &mut repo.users.filters, &mut repo.groups.object_classes] {
+    for list in [
+        &mut repo.connection.servers,
+        &mut repo.users.object_classes,
+        &mut repo.users.filters,
+        &mut repo.groups.object_classes,
+    ] {
         for s in list.iter_mut() {
             *s = s.trim().to_string();
         }
@@ -162,7 +167,10 @@ impl Service {
         match &row.secrets {
             None => Ok(StoredSecrets::default()),
             Some(sealed) => {
-                let plain = self.secret_box.open(sealed, &Self::aad(tenant, &row.id)).map_err(|e| internal("secret decryption failed", e))?;
+                let plain = self
+                    .secret_box
+                    .open(sealed, &Self::aad(tenant, &row.id))
+                    .map_err(|e| internal("secret decryption failed", e))?;
                 serde_json::from_slice(&plain).map_err(|e| internal("stored secrets are unreadable", e))
             }
         }
@@ -173,7 +181,10 @@ impl Service {
             return Ok(None);
         }
         let plain = serde_json::to_vec(secrets).map_err(|e| internal("secrets could not be encoded", e))?;
-        self.secret_box.seal(&plain, &Self::aad(tenant, id)).map(Some).map_err(|e| internal("secret encryption failed", e))
+        self.secret_box
+            .seal(&plain, &Self::aad(tenant, id))
+            .map(Some)
+            .map_err(|e| internal("secret encryption failed", e))
     }
 
     /// The resource as stored (no secrets, no read-only parts).
@@ -191,7 +202,8 @@ impl Service {
     }
 
     fn from_row(&self, tenant: &str, row: &RepositoryRow) -> Result<Repository, AppError> {
-        let mut repo: Repository = serde_json::from_str(&row.body).map_err(|e| internal("stored repository is unreadable", e))?;
+        let mut repo: Repository =
+            serde_json::from_str(&row.body).map_err(|e| internal("stored repository is unreadable", e))?;
         let secrets = self.open_secrets(tenant, row)?;
         repo.id = row.id.clone();
         repo.connection.bind_password = None;
@@ -217,7 +229,10 @@ impl Service {
                 referral_passwords.insert(r.url.clone(), p);
             }
         }
-        StoredSecrets { bind_password: apply_secret(old.bind_password.clone(), &repo.connection.bind_password), referral_passwords }
+        StoredSecrets {
+            bind_password: apply_secret(old.bind_password.clone(), &repo.connection.bind_password),
+            referral_passwords,
+        }
     }
 
     fn check(repo: &Repository, stored: StoredSecretState) -> Result<(), AppError> {
@@ -230,7 +245,12 @@ impl Service {
     }
 
     /// A draft prepared for LDAP work: defaults filled, validated, secrets resolved.
-    async fn prepare_draft(&self, tenant: &str, mut draft: Repository, stored_id: Option<String>) -> Result<(Repository, Secrets), AppError> {
+    async fn prepare_draft(
+        &self,
+        tenant: &str,
+        mut draft: Repository,
+        stored_id: Option<String>,
+    ) -> Result<(Repository, Secrets), AppError> {
         self.require_tenant(tenant).await?;
         tidy(&mut draft);
         app::presets::fill_defaults(&mut draft);
@@ -314,7 +334,9 @@ impl Backend for ServicePort {
         self.0.require_tenant(tenant).await?;
         let rows = self.0.store.list_repositories(tenant).await.map_err(store_err)?;
         let mut repos = rows.iter().map(|r| self.0.from_row(tenant, r)).collect::<Result<Vec<_>, _>>()?;
-        repos.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase())));
+        repos.sort_by(|a, b| {
+            a.priority.cmp(&b.priority).then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+        });
         Ok(repos)
     }
 
@@ -418,14 +440,26 @@ impl Backend for ServicePort {
         Ok(())
     }
 
-    async fn test_connection(&self, tenant: &str, draft: Repository, stored_id: Option<String>, login: TestLogin) -> Result<TestResult, AppError> {
+    async fn test_connection(
+        &self,
+        tenant: &str,
+        draft: Repository,
+        stored_id: Option<String>,
+        login: TestLogin,
+    ) -> Result<TestResult, AppError> {
         let (repo, secrets) = self.0.prepare_draft(tenant, draft, stored_id).await?;
         let result = ldap::test_connection(&repo, &secrets, &login).await;
         tracing::info!(tenant, repository = repo.id, ok = result.ok, "connection test");
         Ok(result)
     }
 
-    async fn preview(&self, tenant: &str, draft: Repository, stored_id: Option<String>, limit: usize) -> Result<Preview, AppError> {
+    async fn preview(
+        &self,
+        tenant: &str,
+        draft: Repository,
+        stored_id: Option<String>,
+        limit: usize,
+    ) -> Result<Preview, AppError> {
         let (repo, secrets) = self.0.prepare_draft(tenant, draft, stored_id).await?;
         ldap::preview(&repo, &secrets, limit).await.map_err(|m| AppError::unavailable(format!("preview failed: {m}")))
     }

@@ -46,7 +46,9 @@ impl ServerUrl {
             return Err("has no host".into());
         }
         if !host.contains(':')
-            && !host.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            && !host
+                .split('.')
+                .all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         {
             return Err(format!("'{host}' is not a valid host name"));
         }
@@ -201,7 +203,8 @@ pub fn validate(repo: &Repository, stored: StoredSecretState) -> Vec<FieldError>
     e.dn("users.baseDn", &u.base_dn, true);
     if let Some(users_dn) = u.users_dn.as_deref().filter(|d| !d.trim().is_empty()) {
         e.dn("users.usersDn", users_dn, true);
-        if dn::Dn::parse(users_dn).is_ok() && dn::Dn::parse(&u.base_dn).is_ok() && !dn::is_within(users_dn, &u.base_dn) {
+        if dn::Dn::parse(users_dn).is_ok() && dn::Dn::parse(&u.base_dn).is_ok() && !dn::is_within(users_dn, &u.base_dn)
+        {
             e.add("users.usersDn", "must be the base DN or below it");
         }
     }
@@ -224,13 +227,19 @@ pub fn validate(repo: &Repository, stored: StoredSecretState) -> Vec<FieldError>
     for (i, m) in u.attribute_mappings.iter().enumerate() {
         let field = format!("users.attributeMappings[{i}].attribute");
         let target = m.attribute.trim();
-        let custom_ok = target
-            .strip_prefix("attributes.")
-            .is_some_and(|n| !n.is_empty() && n.len() <= 128 && n.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')));
+        let custom_ok = target.strip_prefix("attributes.").is_some_and(|n| {
+            !n.is_empty() && n.len() <= 128 && n.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        });
         if target.is_empty() {
             e.add(&field, "is required");
         } else if !MAPPABLE_ATTRIBUTES.contains(&target) && !custom_ok {
-            e.add(&field, format!("'{target}' is not a user attribute; use one of {} or attributes.NAME", MAPPABLE_ATTRIBUTES.join(", ")));
+            e.add(
+                &field,
+                format!(
+                    "'{target}' is not a user attribute; use one of {} or attributes.NAME",
+                    MAPPABLE_ATTRIBUTES.join(", ")
+                ),
+            );
         } else if !targets.insert(target.to_string()) {
             e.add(&field, format!("'{target}' is mapped twice"));
         }
@@ -272,7 +281,10 @@ pub fn validate(repo: &Repository, stored: StoredSecretState) -> Vec<FieldError>
         e.add("sync.fullSync.cron", "is required when periodic full sync is enabled");
     }
     if s.changed_sync.enabled && !has_cron(&s.changed_sync) && s.changed_sync.interval_seconds.is_none() {
-        e.add("sync.changedSync.intervalSeconds", "give a cron expression or an interval when periodic changed sync is enabled");
+        e.add(
+            "sync.changedSync.intervalSeconds",
+            "give a cron expression or an interval when periodic changed sync is enabled",
+        );
     }
     for (name, sch) in [("fullSync", &s.full_sync), ("changedSync", &s.changed_sync)] {
         if has_cron(sch) && sch.interval_seconds.is_some() {
@@ -319,7 +331,9 @@ mod tests {
         assert_eq!(ServerUrl::parse("ldaps://dc1.corp.local").map(|u| u.port), Ok(636));
         assert_eq!(ServerUrl::parse("LDAP://host:1389/").map(|u| (u.tls, u.port)), Ok((false, 1389)));
         assert_eq!(ServerUrl::parse("ldap://[::1]:389").map(|u| u.to_url()), Ok("ldap://[::1]:389".into()));
-        for bad in ["http://x", "ldap://", "ldap://h:0", "ldap://h:99999", "ldap://h/dc=x", "ldap://u:p@h", "ldap://bad host"] {
+        for bad in
+            ["http://x", "ldap://", "ldap://h:0", "ldap://h:99999", "ldap://h/dc=x", "ldap://u:p@h", "ldap://bad host"]
+        {
             assert!(ServerUrl::parse(bad).is_err(), "{bad}");
         }
     }

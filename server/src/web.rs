@@ -36,7 +36,12 @@ impl FromRef<AppState> for LeptosOptions {
 struct Site;
 
 pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
-    LeptosOptions::builder().output_name("dirbridge").site_pkg_dir("pkg").site_root("target/site").site_addr(addr).build()
+    LeptosOptions::builder()
+        .output_name("dirbridge")
+        .site_pkg_dir("pkg")
+        .site_root("target/site")
+        .site_addr(addr)
+        .build()
 }
 
 pub fn router(service: Arc<Service>, options: LeptosOptions) -> Router {
@@ -97,7 +102,9 @@ async fn require_auth(State(state): State<AppState>, req: Request, next: Next) -
         }
     }
     if path.starts_with("/api/") || path.starts_with("/_sfn/") {
-        let body = app::error::AppError::unauthorized("sign in first: send Authorization: Bearer TOKEN from POST /api/v1/auth/token");
+        let body = app::error::AppError::unauthorized(
+            "sign in first: send Authorization: Bearer TOKEN from POST /api/v1/auth/token",
+        );
         let mut resp = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         resp

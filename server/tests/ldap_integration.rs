@@ -42,7 +42,8 @@ async fn test_connection_succeeds_over_plain_starttls_and_ldaps() {
     let mut ldaps = repository(&e.slapd, "ldaps");
     ldaps.connection.servers = vec![e.slapd.ldaps_url()];
     ldaps.connection.ca_certificate = Some(e.slapd.ca_pem());
-    let login = TestLogin { username: Some(devdir::ldif::username(1)), password: Some(devdir::ldif::USER_PASSWORD.into()) };
+    let login =
+        TestLogin { username: Some(devdir::ldif::username(1)), password: Some(devdir::ldif::USER_PASSWORD.into()) };
     let r = port.test_connection("default", ldaps, None, login).await.expect("runs");
     assert!(r.ok, "{r:#?}");
     assert_eq!(names(&r), ["connect", "tls", "bind", "baseDn", "users", "login"]);
@@ -60,7 +61,11 @@ async fn test_connection_explains_each_failure() {
     let r = port.test_connection("default", wrong_password, None, TestLogin::default()).await.expect("runs");
     assert!(!r.ok);
     let bind = step(&r, "bind");
-    assert!(!bind.ok && bind.detail.contains("rejected the bind DN or password") && bind.detail.contains("49"), "{}", bind.detail);
+    assert!(
+        !bind.ok && bind.detail.contains("rejected the bind DN or password") && bind.detail.contains("49"),
+        "{}",
+        bind.detail
+    );
     assert_eq!(names(&r), ["connect", "bind"], "stops at the failing step");
 
     let mut wrong_ca = repository(&e.slapd, "b");

@@ -15,7 +15,13 @@ struct Api {
     token: String,
 }
 
-async fn call(router: &axum::Router, method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value, axum::http::HeaderMap) {
+async fn call(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value, axum::http::HeaderMap) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -29,15 +35,23 @@ async fn call(router: &axum::Router, method: &str, uri: &str, token: Option<&str
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     (status, value, headers)
 }
 
 impl Api {
     async fn new(service: std::sync::Arc<dirbridge::service::Service>) -> Api {
-        let router = dirbridge::web::router(service, dirbridge::web::leptos_options("127.0.0.1:3000".parse().expect("addr")));
-        let (status, body, _) =
-            call(&router, "POST", "/api/v1/auth/token", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD}))).await;
+        let router =
+            dirbridge::web::router(service, dirbridge::web::leptos_options("127.0.0.1:3000".parse().expect("addr")));
+        let (status, body, _) = call(
+            &router,
+            "POST",
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["tokenType"], "Bearer");
         assert!(body["expiresIn"].as_u64().is_some_and(|s| s > 0));
@@ -52,13 +66,19 @@ impl Api {
 const REPOS: &str = "/api/v1/tenants/default/repositories";
 
 fn field_names(body: &Value) -> Vec<String> {
-    body["fields"].as_array().map(|a| a.iter().filter_map(|f| f["field"].as_str().map(String::from)).collect()).unwrap_or_default()
+    body["fields"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["field"].as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
 async fn authentication_is_required_everywhere_but_health_and_token() {
     let e = env(5).await;
-    let router = dirbridge::web::router(e.service.clone(), dirbridge::web::leptos_options("127.0.0.1:3000".parse().expect("addr")));
+    let router = dirbridge::web::router(
+        e.service.clone(),
+        dirbridge::web::leptos_options("127.0.0.1:3000".parse().expect("addr")),
+    );
     assert_eq!(call(&router, "GET", "/healthz", None, None).await.0, StatusCode::OK);
     assert_eq!(call(&router, "GET", "/readyz", None, None).await.0, StatusCode::OK);
     let (s, body, h) = call(&router, "GET", REPOS, None, None).await;
@@ -70,7 +90,8 @@ async fn authentication_is_required_everywhere_but_health_and_token() {
     let (s, _, h) = call(&router, "GET", "/", None, None).await;
     assert!(s.is_redirection() && h.get(header::LOCATION).and_then(|v| v.to_str().ok()) == Some("/login"));
     for (user, pw) in [("admin", "wrong"), ("nobody", ADMIN_PASSWORD), ("", "")] {
-        let (s, body, _) = call(&router, "POST", "/api/v1/auth/token", None, Some(json!({"username": user, "password": pw}))).await;
+        let (s, body, _) =
+            call(&router, "POST", "/api/v1/auth/token", None, Some(json!({"username": user, "password": pw}))).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{user}");
         assert_eq!(body["message"], "wrong username or password");
     }
@@ -85,7 +106,10 @@ async fn repository_crud_and_every_error_case() {
 
     let (s, created, h) = api.req("POST", REPOS, Some(repo.clone())).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
-    assert_eq!(h.get(header::LOCATION).and_then(|v| v.to_str().ok()), Some("/api/v1/tenants/default/repositories/corp"));
+    assert_eq!(
+        h.get(header::LOCATION).and_then(|v| v.to_str().ok()),
+        Some("/api/v1/tenants/default/repositories/corp")
+    );
     assert_eq!(created["meta"]["version"], 1);
     assert_eq!(created["meta"]["resourceOwner"], "default");
     assert_eq!(created["connection"]["bindPasswordSet"], true);

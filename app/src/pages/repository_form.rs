@@ -90,12 +90,7 @@ fn FieldError(errors: Errors, path: &'static str, #[prop(optional)] prefix: bool
             None => Vec::new(),
         })
     };
-    move || {
-        messages()
-            .into_iter()
-            .map(|m| view! { <p class="field-error" data-field=path>{m}</p> })
-            .collect_view()
-    }
+    move || messages().into_iter().map(|m| view! { <p class="field-error" data-field=path>{m}</p> }).collect_view()
 }
 
 fn text_field(
@@ -121,7 +116,8 @@ fn text_field(
             {(!help.is_empty()).then(|| view! { <small class="help">{help}</small> })}
             <FieldError errors path />
         </div>
-    }.into_any()
+    }
+    .into_any()
 }
 
 fn password_field(form: Form, errors: Errors, path: &'static str, label: &'static str) -> AnyView {
@@ -160,7 +156,8 @@ fn password_field(form: Form, errors: Errors, path: &'static str, label: &'stati
             <small class="help">"Write-only: stored encrypted, never shown again."</small>
             <FieldError errors path />
         </div>
-    }.into_any()
+    }
+    .into_any()
 }
 
 fn lines_field(
@@ -188,10 +185,17 @@ fn lines_field(
             <small class="help">{help}</small>
             <FieldError errors path prefix=true />
         </div>
-    }.into_any()
+    }
+    .into_any()
 }
 
-fn check_field(form: Form, path: &'static str, label: &'static str, get: fn(&Repository) -> bool, set: fn(&mut Repository, bool)) -> AnyView {
+fn check_field(
+    form: Form,
+    path: &'static str,
+    label: &'static str,
+    get: fn(&Repository) -> bool,
+    set: fn(&mut Repository, bool),
+) -> AnyView {
     view! {
         <label class="check" for=path>
             <input
@@ -204,7 +208,8 @@ fn check_field(form: Form, path: &'static str, label: &'static str, get: fn(&Rep
             />
             {label}
         </label>
-    }.into_any()
+    }
+    .into_any()
 }
 
 /// A `<select>` over fixed options given as (wire value, label).
@@ -232,7 +237,8 @@ fn select_field(
                     .collect_view()}
             </select>
         </div>
-    }.into_any()
+    }
+    .into_any()
 }
 
 fn enum_str<T: serde::Serialize>(v: &T) -> String {
@@ -279,7 +285,8 @@ fn pipe_lines_field(
             <small class="help">{help}</small>
             <FieldError errors path prefix=true />
         </div>
-    }.into_any()
+    }
+    .into_any()
 }
 
 fn col(row: &[String], i: usize) -> String {
@@ -359,10 +366,35 @@ fn MappingEditor(form: Form, errors: Errors) -> impl IntoView {
 
 #[component]
 pub fn RepositoryForm(initial: Repository, stored_id: Option<String>) -> impl IntoView {
-    let user_types_text = initial.assignments.user_types.iter().map(|a| format!("{} | {}", a.group_id, a.root_node_dn)).collect::<Vec<_>>().join("\n");
-    let user_groups_text = initial.assignments.user_groups.iter().map(|a| format!("{} | {}", a.group_id, a.root_node_dn)).collect::<Vec<_>>().join("\n");
-    let roles_text = initial.assignments.roles.iter().map(|a| format!("{} | {} | {}", a.role_id, enum_str(&a.mapping_type), a.group_dn_or_ou)).collect::<Vec<_>>().join("\n");
-    let referrals_text = initial.connection.referrals.servers.iter().map(|s| format!("{} | {}", s.url, s.bind_dn.clone().unwrap_or_default())).collect::<Vec<_>>().join("\n");
+    let user_types_text = initial
+        .assignments
+        .user_types
+        .iter()
+        .map(|a| format!("{} | {}", a.group_id, a.root_node_dn))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let user_groups_text = initial
+        .assignments
+        .user_groups
+        .iter()
+        .map(|a| format!("{} | {}", a.group_id, a.root_node_dn))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let roles_text = initial
+        .assignments
+        .roles
+        .iter()
+        .map(|a| format!("{} | {} | {}", a.role_id, enum_str(&a.mapping_type), a.group_dn_or_ou))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let referrals_text = initial
+        .connection
+        .referrals
+        .servers
+        .iter()
+        .map(|s| format!("{} | {}", s.url, s.bind_dn.clone().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("\n");
 
     let form: Form = RwSignal::new(initial);
     let stored = RwSignal::new(stored_id);
@@ -385,7 +417,8 @@ pub fn RepositoryForm(initial: Repository, stored_id: Option<String>) -> impl In
             match result {
                 Ok(saved) => {
                     errors.set(None);
-                    notice.set(Some(format!("Saved (version {})", saved.meta.as_ref().map(|m| m.version).unwrap_or(0))));
+                    notice
+                        .set(Some(format!("Saved (version {})", saved.meta.as_ref().map(|m| m.version).unwrap_or(0))));
                     let was_new = stored.get_untracked().is_none();
                     let id = saved.id.clone();
                     form.set(saved);
@@ -407,10 +440,8 @@ pub fn RepositoryForm(initial: Repository, stored_id: Option<String>) -> impl In
     let test = Action::new(move |repo: &Repository| {
         let repo = cleaned(repo);
         let stored = stored.get_untracked();
-        let login = TestLogin {
-            username: opt(login_user.get_untracked()),
-            password: opt(login_password.get_untracked()),
-        };
+        let login =
+            TestLogin { username: opt(login_user.get_untracked()), password: opt(login_password.get_untracked()) };
         test_connection(repo, stored, login)
     });
     let preview = Action::new(move |repo: &Repository| {
@@ -431,9 +462,7 @@ pub fn RepositoryForm(initial: Repository, stored_id: Option<String>) -> impl In
         }
     });
 
-    let general_error = move || {
-        errors.get().map(|e| view! { <ErrorBox error=e /> })
-    };
+    let general_error = move || errors.get().map(|e| view! { <ErrorBox error=e /> });
 
     view! {
         <form class="repo-form" on:submit=move |ev| {

@@ -122,7 +122,11 @@ async fn open_one(repo: &Repository, url_text: &str) -> Result<Connected, Connec
         }
         Err(e) => {
             if let Some(err) = observed.error {
-                return Err(ConnectFailure::Tls(format!("{}: {}", url.to_url(), tls::explain(&err, &url.host, summary.as_ref()))));
+                return Err(ConnectFailure::Tls(format!(
+                    "{}: {}",
+                    url.to_url(),
+                    tls::explain(&err, &url.host, summary.as_ref())
+                )));
             }
             let message = describe_ldap_error(&e);
             if uses_tls {
@@ -163,7 +167,8 @@ pub fn describe_ldap_error(e: &LdapError) -> String {
                 49 => "invalid credentials".to_string(),
                 32 => "no such object".to_string(),
                 50 => "insufficient access rights".to_string(),
-                53 => "the server is unwilling to perform this (e.g. StartTLS required or anonymous bind refused)".to_string(),
+                53 => "the server is unwilling to perform this (e.g. StartTLS required or anonymous bind refused)"
+                    .to_string(),
                 13 => "the server requires confidentiality (use StartTLS or LDAPS)".to_string(),
                 rc => format!("LDAP error {rc}"),
             };
@@ -222,7 +227,13 @@ fn user_attributes(repo: &Repository) -> Vec<String> {
 
 /// Entries matching the user configuration, at most `limit`; a size-limit
 /// result is expected and not an error.
-async fn search_users(ldap: &mut Ldap, repo: &Repository, extra: Option<String>, limit: i32, attrs: Vec<String>) -> Result<Vec<Entry>, String> {
+async fn search_users(
+    ldap: &mut Ldap,
+    repo: &Repository,
+    extra: Option<String>,
+    limit: i32,
+    attrs: Vec<String>,
+) -> Result<Vec<Entry>, String> {
     let filter = filter::user_filter(&repo.users.object_classes, &repo.users.filters, extra);
     let result = ldap
         .with_timeout(timeout_of(repo))
@@ -251,7 +262,11 @@ async fn dn_exists(ldap: &mut Ldap, repo: &Repository, dn: &str) -> Result<(), S
         .map_err(|e| describe_ldap_error(&e))?;
     let ldap3::SearchResult(entries, result) = res;
     if result.rc == 32 {
-        let matched = if result.matched.is_empty() { String::new() } else { format!(" (the closest existing entry is {})", result.matched) };
+        let matched = if result.matched.is_empty() {
+            String::new()
+        } else {
+            format!(" (the closest existing entry is {})", result.matched)
+        };
         return Err(format!("{dn} does not exist on the server{matched}"));
     }
     if result.rc != 0 {
@@ -264,7 +279,11 @@ async fn dn_exists(ldap: &mut Ldap, repo: &Repository, dn: &str) -> Result<(), S
 }
 
 async fn read_root_dse(ldap: &mut Ldap, repo: &Repository, url: &str) -> Option<ServerInfo> {
-    let res = ldap.with_timeout(timeout_of(repo)).search("", Scope::Base, "(objectClass=*)", rootdse::ROOT_DSE_ATTRS.to_vec()).await.ok()?;
+    let res = ldap
+        .with_timeout(timeout_of(repo))
+        .search("", Scope::Base, "(objectClass=*)", rootdse::ROOT_DSE_ATTRS.to_vec())
+        .await
+        .ok()?;
     let entry = res.0.into_iter().next().map(SearchEntry::construct)?;
     let attrs = entry.attrs;
     Some(ServerInfo {
@@ -273,7 +292,10 @@ async fn read_root_dse(ldap: &mut Ldap, repo: &Repository, url: &str) -> Option<
         vendor_name: rootdse::first(&attrs, "vendorName"),
         vendor_version: rootdse::first(&attrs, "vendorVersion"),
         naming_contexts: rootdse::all(&attrs, "namingContexts"),
-        supported_controls: rootdse::all(&attrs, "supportedControl").iter().map(|c| rootdse::control_label(c)).collect(),
+        supported_controls: rootdse::all(&attrs, "supportedControl")
+            .iter()
+            .map(|c| rootdse::control_label(c))
+            .collect(),
     })
 }
 
@@ -292,7 +314,8 @@ impl Steps {
 /// The connection test of SPEC.md: connect, tls, bind, baseDn, users, login.
 pub async fn test_connection(repo: &Repository, secrets: &Secrets, login: &TestLogin) -> TestResult {
     let mut steps = Steps(Vec::new());
-    let uses_tls = repo.connection.start_tls || repo.connection.servers.iter().any(|s| ServerUrl::parse(s).is_ok_and(|u| u.tls));
+    let uses_tls =
+        repo.connection.start_tls || repo.connection.servers.iter().any(|s| ServerUrl::parse(s).is_ok_and(|u| u.tls));
     let started = Instant::now();
     let mut conn = match connect(repo).await {
         Ok(c) => c,
@@ -317,7 +340,12 @@ pub async fn test_connection(repo: &Repository, secrets: &Secrets, login: &TestL
     };
     steps.push("connect", true, conn.connect_millis, connect_detail);
     if uses_tls {
-        steps.push("tls", true, conn.tls_millis, conn.tls.clone().unwrap_or_else(|| "not encrypted (ldap:// without StartTLS)".into()));
+        steps.push(
+            "tls",
+            true,
+            conn.tls_millis,
+            conn.tls.clone().unwrap_or_else(|| "not encrypted (ldap:// without StartTLS)".into()),
+        );
     }
 
     let t = Instant::now();
@@ -339,7 +367,12 @@ pub async fn test_connection(repo: &Repository, secrets: &Secrets, login: &TestL
     }
     match base_check {
         Ok(()) => steps.push("baseDn", true, millis(t), format!("{} exists", repo.users.base_dn)),
-        Err(e) => return { steps.push("baseDn", false, millis(t), e); steps.done(server) },
+        Err(e) => {
+            return {
+                steps.push("baseDn", false, millis(t), e);
+                steps.done(server)
+            }
+        }
     };
 
     let t = Instant::now();
@@ -358,9 +391,16 @@ pub async fn test_connection(repo: &Repository, secrets: &Secrets, login: &TestL
             );
         }
         Ok(entries) => {
-            let count = if entries.len() as i32 > FIRST_PAGE { format!("more than {FIRST_PAGE}") } else { entries.len().to_string() };
-            let sample: Vec<String> =
-                entries.iter().take(5).map(|e| e.first(&repo.users.username_attribute).unwrap_or(&e.dn).to_string()).collect();
+            let count = if entries.len() as i32 > FIRST_PAGE {
+                format!("more than {FIRST_PAGE}")
+            } else {
+                entries.len().to_string()
+            };
+            let sample: Vec<String> = entries
+                .iter()
+                .take(5)
+                .map(|e| e.first(&repo.users.username_attribute).unwrap_or(&e.dn).to_string())
+                .collect();
             steps.push("users", true, millis(t), format!("{count} users match, e.g. {}", sample.join(", ")));
         }
         Err(e) => {
@@ -368,7 +408,9 @@ pub async fn test_connection(repo: &Repository, secrets: &Secrets, login: &TestL
         }
     }
 
-    if let (Some(user), Some(password)) = (login.username.as_deref().filter(|u| !u.is_empty()), login.password.as_deref()) {
+    if let (Some(user), Some(password)) =
+        (login.username.as_deref().filter(|u| !u.is_empty()), login.password.as_deref())
+    {
         let t = Instant::now();
         match login_bind(&mut conn.ldap, repo, user, password).await {
             Ok(dn) => steps.push("login", true, millis(t), format!("{user} signed in as {dn}")),

@@ -20,11 +20,7 @@ pub const ROOT_DSE_ATTRS: &[&str] = &[
 ];
 
 fn get<'a>(attrs: &'a HashMap<String, Vec<String>>, name: &str) -> &'a [String] {
-    attrs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_slice())
-        .unwrap_or(&[])
+    attrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice()).unwrap_or(&[])
 }
 
 /// Guesses the directory product from RootDSE attributes.
@@ -37,7 +33,11 @@ pub fn detect_vendor(attrs: &HashMap<String, Vec<String>>) -> Vendor {
         Vendor::ActiveDirectory
     } else if any("structuralObjectClass", "openldaprootdse") || any("objectClass", "openldaprootdse") {
         Vendor::OpenLdap
-    } else if any("vendorName", "389 project") || any("vendorName", "red hat") || any("vendorName", "fedora") || !get(attrs, "netscapemdsuffix").is_empty() {
+    } else if any("vendorName", "389 project")
+        || any("vendorName", "red hat")
+        || any("vendorName", "fedora")
+        || !get(attrs, "netscapemdsuffix").is_empty()
+    {
         Vendor::Ds389
     } else {
         Vendor::Other
@@ -91,7 +91,10 @@ mod tests {
     #[test]
     fn detects_each_vendor() {
         assert_eq!(detect_vendor(&attrs(&[("structuralObjectClass", "OpenLDAProotDSE")])), Vendor::OpenLdap);
-        assert_eq!(detect_vendor(&attrs(&[("forestFunctionality", "7"), ("vendorName", "Samba Team")])), Vendor::ActiveDirectory);
+        assert_eq!(
+            detect_vendor(&attrs(&[("forestFunctionality", "7"), ("vendorName", "Samba Team")])),
+            Vendor::ActiveDirectory
+        );
         assert_eq!(detect_vendor(&attrs(&[("vendorName", "389 Project")])), Vendor::Ds389);
         assert_eq!(detect_vendor(&attrs(&[("vendorName", "Unknown")])), Vendor::Other);
     }

@@ -22,15 +22,7 @@ impl From<AppError> for ApiError {
 }
 
 pub fn status_of(e: &AppError) -> StatusCode {
-    match e {
-        AppError::Validation { .. } | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-        AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
-        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
-        AppError::Conflict { .. } => StatusCode::CONFLICT,
-        AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl IntoResponse for ApiError {
@@ -113,7 +105,10 @@ async fn create(
     Ok((StatusCode::CREATED, headers, Json(created)).into_response())
 }
 
-async fn read(State(state): State<AppState>, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Json<Repository>> {
+async fn read(
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ApiResult<Json<Repository>> {
     Ok(Json(state.port.get_repository(&tenant, &id).await?))
 }
 
@@ -130,7 +125,11 @@ async fn remove(State(state): State<AppState>, Path((tenant, id)): Path<(String,
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id, "state": "deleting" }))).into_response())
 }
 
-async fn test(State(state): State<AppState>, Path((tenant, id)): Path<(String, String)>, body: Bytes) -> ApiResult<Response> {
+async fn test(
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
     let login: TestLogin = parse_optional_body(&body)?;
     let repo = state.port.get_repository(&tenant, &id).await?;
     let result = state.port.test_connection(&tenant, repo, Some(id), login).await?;

@@ -120,7 +120,11 @@ impl Store {
     }
 
     pub async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(now).execute(&self.pool).await?.rows_affected())
+        Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     // --- repositories ----------------------------------------------------------------
@@ -136,13 +140,15 @@ impl Store {
     }
 
     pub async fn get_repository(&self, tenant: &str, id: &str) -> Result<RepositoryRow, StoreError> {
-        sqlx::query("SELECT id, body, secrets, version, created, changed, state FROM repositories WHERE tenant = ? AND id = ?")
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| repo_row(&r))
-            .ok_or(StoreError::NotFound)
+        sqlx::query(
+            "SELECT id, body, secrets, version, created, changed, state FROM repositories WHERE tenant = ? AND id = ?",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| repo_row(&r))
+        .ok_or(StoreError::NotFound)
     }
 
     pub async fn insert_repository(&self, tenant: &str, row: &RepositoryRow) -> Result<(), StoreError> {
@@ -164,7 +170,12 @@ impl Store {
     }
 
     /// Replaces body and secrets if the stored version is still `expected_version`.
-    pub async fn update_repository(&self, tenant: &str, row: &RepositoryRow, expected_version: i64) -> Result<(), StoreError> {
+    pub async fn update_repository(
+        &self,
+        tenant: &str,
+        row: &RepositoryRow,
+        expected_version: i64,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE repositories SET body = ?, secrets = ?, version = ?, changed = ? WHERE tenant = ? AND id = ? AND version = ? AND state = 'active'",
         )
@@ -212,13 +223,18 @@ impl Store {
     }
 
     pub async fn delete_repository_row(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM repositories WHERE tenant = ? AND id = ?").bind(tenant).bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM repositories WHERE tenant = ? AND id = ?")
+            .bind(tenant)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Repositories left in `deleting` by a previous process (resumed at start).
     pub async fn repositories_being_deleted(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT tenant, id FROM repositories WHERE state = 'deleting'").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT tenant, id FROM repositories WHERE state = 'deleting'").fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }

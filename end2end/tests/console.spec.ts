@@ -1,0 +1,140 @@
+import { test, expect, Page } from "@playwright/test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const state = JSON.parse(readFileSync(join(__dirname, "..", ".e2e-state.json"), "utf8"));
+const ldap = state.ldap;
+
+/** Fails the test on console errors and failed requests, except those a step expects. */
+function watch(page: Page) {
+  const problems: string[] = [];
+  const expected: RegExp[] = [];
+  page.on("console", (msg) => {
+    if (msg.type() !== "error") return;
+    const where = msg.location().url ?? "";
+    const text = `${msg.text()} @ ${where}`;
+    if (!expected.some((re) => re.test(text))) problems.push(`console: ${text}`);
+  });
+  page.on("requestfailed", (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`));
+  page.on("response", (res) => {
+    const line = `${res.status()} ${res.url()}`;
+    if (res.status() >= 400 && !expected.some((re) => re.test(line))) problems.push(`response: ${line}`);
+  });
+  return { problems, expect: (re: RegExp) => expected.push(re) };
+}
+
+async function hydrated(page: Page) {
+  await expect(page.locator("#app")).toHaveAttribute("data-hydrated", "true");
+}
+
+async function shot(page: Page, name: string) {
+  await page.screenshot({ path: join(__dirname, "..", "screenshots", `${name}.png`), fullPage: true });
+}
+
+test("sign in, create, test, preview, edit, validate and delete a repository", async ({ page }) => {
+  const watcher = watch(page);
+
+  // Every page needs a session: the console sends us to sign in.
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/login$/);
+  await hydrated(page);
+  await page.fill("#password", "wrong password");
+  watcher.expect(/401 .*\/_sfn\/sign_in|status of 401/);
+  await page.click("button[type=submit]");
+  await expect(page.locator(".login .field-error")).toContainText("wrong username or password");
+  await page.fill("#password", state.adminPassword);
+  await page.click("button[type=submit]");
+  await expect(page.getByRole("heading", { name: "User repositories" })).toBeVisible();
+  await hydrated(page);
+  await shot(page, "01-repositories-empty");
+
+  await page.getByRole("link", { name: "New repository" }).click();
+  await expect(page.getByRole("heading", { name: "New repository" })).toBeVisible();
+  await page.click('[data-preset="openldap"]');
+  await expect(page.locator('[id="users.uuidAttribute"]')).toHaveValue("entryUUID");
+  await page.fill('[id="name"]', "E2E Corp");
+  await page.fill('[id="id"]', "e2e-corp");
+  await page.fill('[id="connection.servers"]', `ldap://localhost:${ldap.port}`);
+  await page.check('[id="connection.startTls"]');
+  await page.fill('[id="connection.caCertificate"]', ldap.caPem);
+  await page.fill('[id="connection.bindDn"]', ldap.adminDn);
+  await page.fill('[id="connection.bindPassword"]', ldap.adminPassword);
+  await page.fill('[id="users.baseDn"]', ldap.baseDn);
+  await page.fill('[id="users.usersDn"]', `ou=People,${ldap.baseDn}`);
+  await page.fill('[id="groups.groupsDn"]', `ou=Groups,${ldap.baseDn}`);
+
+  // Test the unsaved form: every step green, TLS details shown.
+  await page.fill("#test-username", ldap.sampleUser);
+  await page.fill("#test-password", ldap.userPassword);
+  await page.click("#test");
+  const report = page.locator(".test-report");
+  await expect(report).toHaveAttribute("data-ok", "true");
+  for (const step of ["connect", "tls", "bind", "baseDn", "users", "login"]) {
+    await expect(report.locator(`li.step.ok[data-step="${step}"]`)).toBeVisible();
+  }
+  await expect(report.locator('li[data-step="tls"] .detail')).toContainText("dirbridge test CA");
+  await expect(report.locator("[data-detected-vendor=openldap]")).toBeVisible();
+
+  await page.click("#preview");
+  const rows = page.locator("#preview-table tbody tr");
+  await expect(rows.first()).toBeVisible();
+  expect(await rows.count()).toBe(20);
+  await expect(page.locator("#preview-table")).toContainText("Jürgen");
+  await shot(page, "02-tested-and-previewed");
+
+  await page.click("#save");
+  await expect(page).toHaveURL(/\/repositories\/e2e-corp$/);
+  await expect(page.getByRole("heading", { name: /E2E Corp/ })).toBeVisible();
+  await hydrated(page);
+
+  // Edit a field and save: a new version.
+  await page.fill('[id="name"]', "E2E Corp (edited)");
+  await page.click("#save");
+  await expect(page.locator(".alert.ok")).toContainText("Saved (version 2)");
+
+  // A bad DN: the error sits next to the field and the input is kept.
+  watcher.expect(/400 .*\/_sfn\/replace_repository|status of 400/);
+  await page.fill('[id="users.baseDn"]', "dc=example,");
+  await page.click("#save");
+  const fieldError = page.locator('.field-error[data-field="users.baseDn"]');
+  await expect(fieldError).toContainText("is not a valid DN");
+  await expect(page.locator('[id="users.baseDn"]')).toHaveValue("dc=example,");
+  await shot(page, "03-validation-error");
+
+  // The stored repository was not touched by the rejected save.
+  await page.goto("/");
+  await expect(page.locator("#repositories")).toContainText("E2E Corp (edited)");
+  await hydrated(page);
+  await shot(page, "04-repositories-list");
+  await page.getByRole("link", { name: "E2E Corp (edited)" }).click();
+  await hydrated(page);
+  await expect(page.locator('[id="users.baseDn"]')).toHaveValue(ldap.baseDn);
+
+  await page.click("#delete");
+  await expect(page.getByRole("alertdialog")).toContainText("Delete this repository?");
+  await page.click("#confirm-delete");
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.locator("#repositories, .empty")).toBeVisible();
+  await expect(page.locator("#repositories")).toHaveCount(0, { timeout: 5000 }).catch(async () => {
+    // The list may still show it in state "deleting" for a moment.
+    await expect(page.locator('#repositories tr[data-id="e2e-corp"] .badge')).toHaveText("deleting");
+  });
+
+  expect(watcher.problems).toEqual([]);
+});
+
+test("the console is usable at phone width", async ({ page }) => {
+  const watcher = watch(page);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto("/login");
+  await hydrated(page);
+  await page.fill("#password", state.adminPassword);
+  await page.click("button[type=submit]");
+  await expect(page.getByRole("heading", { name: "User repositories" })).toBeVisible();
+  await page.goto("/repositories/new");
+  await hydrated(page);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(width).toBeLessThanOrEqual(390);
+  await shot(page, "05-phone-new-repository");
+  expect(watcher.problems).toEqual([]);
+});

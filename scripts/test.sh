@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and integration tests against a
+# real slapd, and Playwright end-to-end tests in Debian's Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+source scripts/env.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy (server, devdir, app for the server, frontend for wasm32)"
+cargo clippy -p server -p devdir --all-targets -- -D warnings
+cargo clippy -p app --features ssr --all-targets -- -D warnings
+cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+step "unit and integration tests (each integration test starts its own slapd)"
+cargo test -p app --features ssr
+cargo test -p devdir -p server
+
+step "build the console and server (cargo leptos build)"
+cargo leptos build
+cargo build -p devdir
+
+step "end-to-end tests (Playwright, Debian Chromium)"
+cd end2end
+npx playwright test
