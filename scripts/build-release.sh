@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-unset RUSTFLAGS
 cargo leptos build --release --precompress
 # The server may have been compiled before the site was complete on a first
 # build; build.rs watches target/site, so this second pass only re-embeds.

@@ -7,7 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 source scripts/env.sh
-unset RUSTFLAGS
 
 bash scripts/build-release.sh
 demo="$PWD/data/demo"

@@ -1,5 +1,7 @@
-# Sourced by the project's scripts: tool paths and build flags shared by all.
+# Sourced by the project's scripts: tool paths shared by all.
 export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-# cargo-leptos builds debug with this cfg; use it everywhere so `cargo test`,
-# `cargo clippy` and `cargo leptos build` share compiled dependencies.
-export RUSTFLAGS="--cfg erase_components"
+# cargo-leptos builds debug with RUSTFLAGS="--cfg erase_components" (and adds
+# it to whatever RUSTFLAGS holds): never export RUSTFLAGS around it. Plain
+# cargo commands that should share its artifacts use $LEPTOS_DEBUG_RUSTFLAGS.
+unset RUSTFLAGS
+export LEPTOS_DEBUG_RUSTFLAGS="--cfg erase_components"

@@ -148,3 +148,30 @@ pub fn new_repository(vendor: Vendor) -> Repository {
     apply_preset(&mut repo, vendor);
     repo
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_fill_vendor_settings() {
+        let ad = new_repository(Vendor::ActiveDirectory);
+        assert_eq!(ad.users.username_attribute, "sAMAccountName");
+        assert_eq!(ad.users.uuid_attribute, "objectGUID");
+        assert_eq!(ad.users.account_status_attribute.as_deref(), Some("userAccountControl"));
+        assert_eq!(ad.users.attribute_mappings[0], AttributeMapping::new("username", "sAMAccountName"));
+        let ds = new_repository(Vendor::Ds389);
+        assert_eq!(ds.groups.member_attribute, MemberAttribute::UniqueMember);
+        assert_eq!(ds.users.uuid_attribute, "nsUniqueId");
+    }
+
+    #[test]
+    fn fill_defaults_keeps_what_the_admin_set() {
+        let mut r = Repository { vendor: Vendor::OpenLdap, ..Default::default() };
+        r.users.username_attribute = "mail".into();
+        fill_defaults(&mut r);
+        assert_eq!(r.users.username_attribute, "mail");
+        assert_eq!(r.users.uuid_attribute, "entryUUID");
+        assert_eq!(r.users.object_classes, vec!["inetOrgPerson", "organizationalPerson"]);
+    }
+}
