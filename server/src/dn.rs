@@ -150,7 +150,7 @@ fn parse_value(chars: &[char], pos: &mut usize) -> Result<String, String> {
             *pos += 1;
         }
         let len = *pos - start - 1;
-        if len == 0 || len % 2 != 0 {
+        if len == 0 || !len.is_multiple_of(2) {
             return Err("a '#' value needs an even number of hex digits".into());
         }
         return Ok(chars[start..*pos].iter().collect());

@@ -212,7 +212,7 @@ mod tests {
         ] {
             assert!(validate(bad).is_err(), "{bad} should be rejected");
         }
-        assert!(validate("(cn=x").unwrap_err().contains("')'"));
+        assert!(validate("(cn=x").expect_err("unbalanced").contains("')'"));
     }
 
     #[test]

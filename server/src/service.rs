@@ -201,7 +201,7 @@ impl Service {
         serde_json::to_string(&clean).map_err(|e| internal("repository could not be encoded", e))
     }
 
-    fn from_row(&self, tenant: &str, row: &RepositoryRow) -> Result<Repository, AppError> {
+    fn repository_of(&self, tenant: &str, row: &RepositoryRow) -> Result<Repository, AppError> {
         let mut repo: Repository =
             serde_json::from_str(&row.body).map_err(|e| internal("stored repository is unreadable", e))?;
         let secrets = self.open_secrets(tenant, row)?;
@@ -333,7 +333,7 @@ impl Backend for ServicePort {
     async fn list_repositories(&self, tenant: &str) -> Result<Vec<Repository>, AppError> {
         self.0.require_tenant(tenant).await?;
         let rows = self.0.store.list_repositories(tenant).await.map_err(store_err)?;
-        let mut repos = rows.iter().map(|r| self.0.from_row(tenant, r)).collect::<Result<Vec<_>, _>>()?;
+        let mut repos = rows.iter().map(|r| self.0.repository_of(tenant, r)).collect::<Result<Vec<_>, _>>()?;
         repos.sort_by(|a, b| {
             a.priority.cmp(&b.priority).then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
         });
@@ -346,7 +346,7 @@ impl Backend for ServicePort {
             StoreError::NotFound => AppError::not_found(format!("repository '{id}' does not exist")),
             other => store_err(other),
         })?;
-        self.0.from_row(tenant, &row)
+        self.0.repository_of(tenant, &row)
     }
 
     async fn create_repository(&self, tenant: &str, mut repo: Repository) -> Result<Repository, AppError> {
@@ -380,7 +380,7 @@ impl Backend for ServicePort {
             other => store_err(other),
         })?;
         tracing::info!(tenant, repository = repo.id, "repository created");
-        self.0.from_row(tenant, &row)
+        self.0.repository_of(tenant, &row)
     }
 
     async fn replace_repository(&self, tenant: &str, id: &str, mut repo: Repository) -> Result<Repository, AppError> {
@@ -423,7 +423,7 @@ impl Backend for ServicePort {
         };
         self.0.store.update_repository(tenant, &updated, row.version).await.map_err(store_err)?;
         tracing::info!(tenant, repository = id, version = updated.version, "repository replaced");
-        self.0.from_row(tenant, &updated)
+        self.0.repository_of(tenant, &updated)
     }
 
     async fn delete_repository(&self, tenant: &str, id: &str) -> Result<(), AppError> {

@@ -32,7 +32,9 @@ impl FromRef<AppState> for LeptosOptions {
 /// The site built by cargo-leptos, embedded in release builds (read from
 /// disk in debug builds, so `cargo leptos watch` sees changes).
 #[derive(rust_embed::RustEmbed)]
+/// `allow_missing`: lints and tests compile before the first site build.
 #[folder = "$CARGO_MANIFEST_DIR/../target/site"]
+#[allow_missing = true]
 struct Site;
 
 pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
