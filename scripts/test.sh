@@ -17,12 +17,12 @@ cargo clippy -p app --features ssr --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 step "unit and integration tests (each integration test starts its own slapd)"
-RUSTFLAGS="$LEPTOS_DEBUG_RUSTFLAGS" cargo test -p app --features ssr
-RUSTFLAGS="$LEPTOS_DEBUG_RUSTFLAGS" cargo test -p devdir -p server
+RUSTFLAGS="$DIRBRIDGE_DEBUG_RUSTFLAGS" cargo test -p app --features ssr
+RUSTFLAGS="$DIRBRIDGE_DEBUG_RUSTFLAGS" cargo test -p devdir -p server
 
 step "build the console and server (cargo leptos build)"
 cargo leptos build
-RUSTFLAGS="$LEPTOS_DEBUG_RUSTFLAGS" cargo build -p devdir
+RUSTFLAGS="$DIRBRIDGE_DEBUG_RUSTFLAGS" cargo build -p devdir
 
 step "end-to-end tests (Playwright, Debian Chromium)"
 cd end2end

@@ -602,3 +602,85 @@ pub struct Preview {
 pub struct Health {
     pub ok: bool,
 }
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SyncMode {
+    #[default]
+    Full,
+    Changed,
+}
+
+/// Body of `POST .../sync`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRequest {
+    #[serde(default)]
+    pub mode: SyncMode,
+    /// Removes users even when more than `maxDeletePercent` would go (this run only).
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncCounts {
+    pub seen: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub disabled: u64,
+    pub deleted: u64,
+    pub failed: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncProgress {
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncError {
+    pub dn: String,
+    pub message: String,
+}
+
+/// One user a run added, changed or removed, with the attributes that changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncChange {
+    pub username: String,
+    pub ldap_dn: String,
+    pub kind: String,
+    pub attributes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRun {
+    pub id: String,
+    pub repository_id: String,
+    pub mode: SyncMode,
+    /// How the directory was read: `paged` (full enumeration), later `syncrepl` or `timestamps`.
+    pub method: String,
+    /// running | succeeded | failed | aborted
+    pub state: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub counts: SyncCounts,
+    pub progress: SyncProgress,
+    /// Why a run failed or was aborted.
+    pub message: Option<String>,
+    pub errors: Vec<SyncError>,
+    pub changes: Vec<SyncChange>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserList {
+    pub total_results: u64,
+    pub users: Vec<User>,
+}

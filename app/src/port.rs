@@ -3,7 +3,7 @@
 //! both call it, so they never diverge.
 
 use crate::error::AppError;
-use crate::model::{Preview, Repository, TestLogin, TestResult};
+use crate::model::{Preview, Repository, SyncRequest, SyncRun, TestLogin, TestResult, User, UserList};
 use std::sync::Arc;
 
 /// A signed-in admin session, as the cookie and bearer token carry it.
@@ -41,6 +41,30 @@ pub trait Backend: Send + Sync + 'static {
         stored_id: Option<String>,
         limit: usize,
     ) -> Result<Preview, AppError>;
+
+    /// Starts a sync run in the background; its id. 409 while one runs.
+    async fn start_sync(&self, tenant: &str, id: &str, request: SyncRequest) -> Result<String, AppError>;
+    /// Runs of a repository, newest first.
+    async fn sync_runs(&self, tenant: &str, id: &str) -> Result<Vec<SyncRun>, AppError>;
+    async fn sync_run(&self, tenant: &str, id: &str, run_id: &str) -> Result<SyncRun, AppError>;
+
+    /// Users from the store (never a live LDAP query).
+    async fn list_users(&self, tenant: &str, query: UserQuery) -> Result<UserList, AppError>;
+    async fn get_user(&self, tenant: &str, user_id: &str) -> Result<User, AppError>;
+}
+
+/// Filters and paging of the users list (`page` from 1).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserQuery {
+    #[serde(default)]
+    pub search: Option<String>,
+    #[serde(default)]
+    pub repository_id: Option<String>,
+    #[serde(default)]
+    pub page: Option<u32>,
+    #[serde(default)]
+    pub page_size: Option<u32>,
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

@@ -138,3 +138,19 @@ test("the console is usable at phone width", async ({ page }) => {
   await shot(page, "05-phone-new-repository");
   expect(watcher.problems).toEqual([]);
 });
+
+test.describe("without JavaScript", () => {
+  test.use({ javaScriptEnabled: false });
+
+  test("sign-in and reading work from the server-rendered HTML", async ({ page }) => {
+    await page.goto("/");
+    await expect(page).toHaveURL(/\/login$/);
+    await page.fill("#password", state.adminPassword);
+    await page.click("button[type=submit]");
+    await expect(page.getByRole("heading", { name: "User repositories" })).toBeVisible();
+    await page.goto("/repositories/new");
+    // Server-rendered values of the preset are in the HTML.
+    await expect(page.locator('[id="users.uuidAttribute"]')).toHaveValue("entryUUID");
+    await expect(page.locator("#app")).toHaveAttribute("data-hydrated", "false");
+  });
+});

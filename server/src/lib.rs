@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod rest;
 pub mod service;
 pub mod store;
+pub mod sync;
 pub mod validate;
 pub mod web;
 
@@ -27,6 +28,11 @@ pub async fn open(config: &config::Config) -> Result<Arc<service::Service>, Stri
     if let Some(password) = service.ensure_admin(config.admin_password.clone()).await? {
         // Printed once, to stderr only: this is the only time it is shown.
         eprintln!("dirbridge: created admin user 'admin' with password: {password}");
+    }
+    match service.store().fail_interrupted_runs(&service::now_rfc3339()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(runs = n, "sync runs interrupted by the previous stop were marked failed"),
+        Err(e) => return Err(format!("store: {e}")),
     }
     service.resume_deletions().await;
     Ok(service)

@@ -7,7 +7,7 @@ use crate::store::{RepositoryRow, Store, StoreError};
 use crate::validate::{self, StoredSecretState};
 use app::error::{AppError, FieldError};
 use app::model::*;
-use app::port::{Backend, SessionToken};
+use app::port::{Backend, SessionToken, UserQuery};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use std::sync::Arc;
 pub struct Service {
     store: Store,
     secret_box: SecretBox,
+    sync: Arc<crate::sync::SyncEngine>,
 }
 
 /// Secrets of a repository, sealed as one JSON document.
@@ -119,7 +120,8 @@ fn slug_from_name(name: &str) -> String {
 
 impl Service {
     pub fn new(store: Store, secret_box: SecretBox) -> Arc<Service> {
-        Arc::new(Service { store, secret_box })
+        let sync = crate::sync::SyncEngine::new(store.clone());
+        Arc::new(Service { store, secret_box, sync })
     }
 
     pub fn store(&self) -> &Store {
@@ -157,6 +159,14 @@ impl Service {
         } else {
             Err(AppError::not_found(format!("tenant '{tenant}' does not exist")))
         }
+    }
+
+    /// The stored row of a repository; 404 when there is none.
+    async fn load_row(&self, tenant: &str, id: &str) -> Result<RepositoryRow, AppError> {
+        self.store.get_repository(tenant, id).await.map_err(|e| match e {
+            StoreError::NotFound => AppError::not_found(format!("repository '{id}' does not exist")),
+            other => store_err(other),
+        })
     }
 
     fn aad(tenant: &str, id: &str) -> Vec<u8> {
@@ -256,10 +266,7 @@ impl Service {
         app::presets::fill_defaults(&mut draft);
         let old = match stored_id.as_deref().filter(|s| !s.is_empty()) {
             Some(id) => {
-                let row = self.store.get_repository(tenant, id).await.map_err(|e| match e {
-                    StoreError::NotFound => AppError::not_found(format!("repository '{id}' does not exist")),
-                    other => store_err(other),
-                })?;
+                let row = self.load_row(tenant, id).await?;
                 self.open_secrets(tenant, &row)?
             }
             None => StoredSecrets::default(),
@@ -342,10 +349,7 @@ impl Backend for ServicePort {
 
     async fn get_repository(&self, tenant: &str, id: &str) -> Result<Repository, AppError> {
         self.0.require_tenant(tenant).await?;
-        let row = self.0.store.get_repository(tenant, id).await.map_err(|e| match e {
-            StoreError::NotFound => AppError::not_found(format!("repository '{id}' does not exist")),
-            other => store_err(other),
-        })?;
+        let row = self.0.load_row(tenant, id).await?;
         self.0.repository_of(tenant, &row)
     }
 
@@ -385,10 +389,7 @@ impl Backend for ServicePort {
 
     async fn replace_repository(&self, tenant: &str, id: &str, mut repo: Repository) -> Result<Repository, AppError> {
         self.0.require_tenant(tenant).await?;
-        let row = self.0.store.get_repository(tenant, id).await.map_err(|e| match e {
-            StoreError::NotFound => AppError::not_found(format!("repository '{id}' does not exist")),
-            other => store_err(other),
-        })?;
+        let row = self.0.load_row(tenant, id).await?;
         if !repo.id.trim().is_empty() && repo.id.trim() != id {
             return Err(AppError::validation(vec![FieldError {
                 field: "id".into(),
@@ -428,10 +429,12 @@ impl Backend for ServicePort {
 
     async fn delete_repository(&self, tenant: &str, id: &str) -> Result<(), AppError> {
         self.0.require_tenant(tenant).await?;
-        let row = self.0.store.get_repository(tenant, id).await.map_err(|e| match e {
-            StoreError::NotFound => AppError::not_found(format!("repository '{id}' does not exist")),
-            other => store_err(other),
-        })?;
+        let row = self.0.load_row(tenant, id).await?;
+        if self.0.sync.is_running(tenant, id) {
+            return Err(AppError::conflict(format!(
+                "a sync of repository '{id}' is running; delete it when the run has ended"
+            )));
+        }
         if row.state != "deleting" {
             self.0.store.set_repository_state(tenant, id, "deleting").await.map_err(store_err)?;
             tracing::info!(tenant, repository = id, "repository deletion started");
@@ -462,6 +465,61 @@ impl Backend for ServicePort {
     ) -> Result<Preview, AppError> {
         let (repo, secrets) = self.0.prepare_draft(tenant, draft, stored_id).await?;
         ldap::preview(&repo, &secrets, limit).await.map_err(|m| AppError::unavailable(format!("preview failed: {m}")))
+    }
+
+    async fn start_sync(&self, tenant: &str, id: &str, request: SyncRequest) -> Result<String, AppError> {
+        self.0.require_tenant(tenant).await?;
+        let row = self.0.load_row(tenant, id).await?;
+        if row.state == "deleting" {
+            return Err(AppError::conflict(format!("repository '{id}' is being deleted")));
+        }
+        let repo = self.0.repository_of(tenant, &row)?;
+        let secrets = Secrets { bind_password: self.0.open_secrets(tenant, &row)?.bind_password };
+        let run = self.0.sync.start(tenant, repo, secrets, request).await?;
+        Ok(run.to_string())
+    }
+
+    async fn sync_runs(&self, tenant: &str, id: &str) -> Result<Vec<SyncRun>, AppError> {
+        self.0.require_tenant(tenant).await?;
+        self.0.load_row(tenant, id).await?;
+        self.0.store.list_runs(tenant, id, 100).await.map_err(store_err)
+    }
+
+    async fn sync_run(&self, tenant: &str, id: &str, run_id: &str) -> Result<SyncRun, AppError> {
+        self.0.require_tenant(tenant).await?;
+        let not_found = || AppError::not_found(format!("sync run '{run_id}' of repository '{id}' does not exist"));
+        let n: i64 = run_id.parse().map_err(|_| not_found())?;
+        self.0.store.get_run(tenant, id, n).await.map_err(|e| match e {
+            StoreError::NotFound => not_found(),
+            other => store_err(other),
+        })
+    }
+
+    async fn list_users(&self, tenant: &str, query: UserQuery) -> Result<UserList, AppError> {
+        self.0.require_tenant(tenant).await?;
+        let page = query.page.unwrap_or(1);
+        let page_size = query.page_size.unwrap_or(50);
+        if page == 0 || !(1..=1000).contains(&page_size) {
+            return Err(AppError::bad_request("page starts at 1 and pageSize must be between 1 and 1000"));
+        }
+        let offset = i64::from(page - 1) * i64::from(page_size);
+        let (total, users) = self
+            .0
+            .store
+            .list_users(tenant, query.repository_id.as_deref(), query.search.as_deref(), offset, i64::from(page_size))
+            .await
+            .map_err(store_err)?;
+        Ok(UserList { total_results: total, users })
+    }
+
+    async fn get_user(&self, tenant: &str, user_id: &str) -> Result<User, AppError> {
+        self.0.require_tenant(tenant).await?;
+        let not_found = || AppError::not_found(format!("user '{user_id}' does not exist"));
+        let (repo, uuid) = user_id.split_once(':').ok_or_else(not_found)?;
+        self.0.store.get_user(tenant, repo, uuid).await.map_err(|e| match e {
+            StoreError::NotFound => not_found(),
+            other => store_err(other),
+        })
     }
 }
 

@@ -241,12 +241,14 @@ fn select_field(
     .into_any()
 }
 
+/// The wire name of a unit enum variant. Goes through the JSON text codec the
+/// server functions already link, not `serde_json::Value` (smaller wasm).
 fn enum_str<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_string(v).map(|s| s.trim_matches('"').to_string()).unwrap_or_default()
 }
 
 fn enum_parse<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    serde_json::to_string(s).ok().and_then(|quoted| serde_json::from_str(&quoted).ok())
 }
 
 fn number(s: &str) -> u32 {

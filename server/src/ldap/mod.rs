@@ -45,7 +45,7 @@ fn millis(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
-fn timeout_of(repo: &Repository) -> Duration {
+pub(crate) fn timeout_of(repo: &Repository) -> Duration {
     Duration::from_secs(repo.connection.timeout_seconds.clamp(1, 300) as u64)
 }
 
@@ -208,7 +208,7 @@ pub async fn bind(ldap: &mut Ldap, repo: &Repository, secrets: &Secrets) -> Resu
     }
 }
 
-fn scope_of(repo: &Repository) -> Scope {
+pub(crate) fn scope_of(repo: &Repository) -> Scope {
     match repo.users.scope {
         UserScope::Subtree => Scope::Subtree,
         UserScope::One => Scope::OneLevel,
@@ -217,7 +217,7 @@ fn scope_of(repo: &Repository) -> Scope {
 
 /// Attributes to request for users: everything plus the operational ones
 /// mapping needs (entryUUID etc. are not returned by "*").
-fn user_attributes(repo: &Repository) -> Vec<String> {
+pub(crate) fn user_attributes(repo: &Repository) -> Vec<String> {
     let mut attrs = vec!["*".to_string(), repo.users.uuid_attribute.clone()];
     attrs.extend(repo.users.account_status_attribute.clone());
     attrs.extend(repo.groups.membership_attribute.clone());

@@ -3,7 +3,8 @@
 
 use crate::web::AppState;
 use app::error::AppError;
-use app::model::{Repository, RepositoryList, TestLogin};
+use app::model::{Repository, RepositoryList, SyncRequest, TestLogin};
+use app::port::UserQuery;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -61,6 +62,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/tenants/{tenant}/repositories/{id}", get(read).put(replace).delete(remove))
         .route("/api/v1/tenants/{tenant}/repositories/{id}/test", post(test))
         .route("/api/v1/tenants/{tenant}/repositories/{id}/preview", post(preview))
+        .route("/api/v1/tenants/{tenant}/repositories/{id}/sync", post(start_sync))
+        .route("/api/v1/tenants/{tenant}/repositories/{id}/sync-runs", get(sync_runs))
+        .route("/api/v1/tenants/{tenant}/repositories/{id}/sync-runs/{run}", get(sync_run))
+        .route("/api/v1/tenants/{tenant}/users", get(list_users))
+        .route("/api/v1/tenants/{tenant}/users/{user}", get(get_user))
         .fallback(not_found)
 }
 
@@ -153,4 +159,38 @@ async fn preview(
     }
     let preview = state.port.preview(&tenant, repo, Some(id), limit).await?;
     Ok(Json(preview).into_response())
+}
+
+async fn start_sync(
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request: SyncRequest = parse_optional_body(&body)?;
+    let run_id = state.port.start_sync(&tenant, &id, request).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "runId": run_id }))).into_response())
+}
+
+async fn sync_runs(State(state): State<AppState>, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
+    let runs = state.port.sync_runs(&tenant, &id).await?;
+    Ok(Json(serde_json::json!({ "totalResults": runs.len(), "runs": runs })).into_response())
+}
+
+async fn sync_run(
+    State(state): State<AppState>,
+    Path((tenant, id, run)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    Ok(Json(state.port.sync_run(&tenant, &id, &run).await?).into_response())
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<UserQuery>,
+) -> ApiResult<Response> {
+    Ok(Json(state.port.list_users(&tenant, q).await?).into_response())
+}
+
+async fn get_user(State(state): State<AppState>, Path((tenant, user)): Path<(String, String)>) -> ApiResult<Response> {
+    Ok(Json(state.port.get_user(&tenant, &user).await?).into_response())
 }

@@ -257,3 +257,4 @@ fn unique_to_conflict(e: sqlx::Error) -> StoreError {
         _ => StoreError::Db(e),
     }
 }
+pub mod sync;

@@ -1,0 +1,421 @@
+//! Sync runs and the users a sync writes. The writer works on one dedicated
+//! connection per run so it can keep a TEMP table of the UUIDs the run has
+//! seen (deletion detection without holding the directory in memory).
+
+use super::{Store, StoreError};
+use app::model::{SyncChange, SyncCounts, SyncError, SyncMode, SyncProgress, SyncRun, User};
+use sqlx::pool::PoolConnection;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+/// Errors and changes kept per run (the first ones).
+pub const MAX_SAMPLES: usize = 100;
+
+/// A user prepared for writing: its JSON and a hash of it.
+pub struct PreparedUser {
+    pub user: User,
+    pub body: String,
+    pub hash: Vec<u8>,
+}
+
+/// How a batch changed the store.
+#[derive(Default, Debug)]
+pub struct BatchOutcome {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub changes: Vec<SyncChange>,
+}
+
+/// What deletion detection found after a complete enumeration.
+#[derive(Debug)]
+pub struct Missing {
+    pub stored: u64,
+    pub to_remove: u64,
+}
+
+fn mode_str(m: SyncMode) -> &'static str {
+    match m {
+        SyncMode::Full => "full",
+        SyncMode::Changed => "changed",
+    }
+}
+
+impl Store {
+    pub async fn insert_run(
+        &self,
+        tenant: &str,
+        repo: &str,
+        mode: SyncMode,
+        method: &str,
+        now: &str,
+    ) -> Result<i64, StoreError> {
+        let counts = serde_json::to_string(&SyncCounts::default()).unwrap_or_default();
+        let total = self.count_users(tenant, repo).await?;
+        let row = sqlx::query(
+            "INSERT INTO sync_runs (tenant, repository_id, mode, method, state, started_at, counts, progress_total) VALUES (?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id",
+        )
+        .bind(tenant)
+        .bind(repo)
+        .bind(mode_str(mode))
+        .bind(method)
+        .bind(now)
+        .bind(counts)
+        .bind((total > 0).then_some(total as i64))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get(0))
+    }
+
+    pub async fn update_run_progress(&self, id: i64, counts: &SyncCounts, done: u64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sync_runs SET counts = ?, progress_done = ? WHERE id = ?")
+            .bind(serde_json::to_string(counts).unwrap_or_default())
+            .bind(done as i64)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish_run(
+        &self,
+        id: i64,
+        state: &str,
+        now: &str,
+        counts: &SyncCounts,
+        message: Option<&str>,
+        errors: &[SyncError],
+        changes: &[SyncChange],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sync_runs SET state = ?, finished_at = ?, counts = ?, progress_done = ?, progress_total = CASE WHEN ? = 'succeeded' THEN ? ELSE progress_total END, message = ?, errors = ?, changes = ? WHERE id = ?",
+        )
+        .bind(state)
+        .bind(now)
+        .bind(serde_json::to_string(counts).unwrap_or_default())
+        .bind(counts.seen as i64)
+        .bind(state)
+        .bind(counts.seen as i64)
+        .bind(message)
+        .bind(serde_json::to_string(errors).unwrap_or_default())
+        .bind(serde_json::to_string(changes).unwrap_or_default())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Runs a previous process left `running` are marked failed (interrupted).
+    pub async fn fail_interrupted_runs(&self, now: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE sync_runs SET state = 'failed', finished_at = ?, message = 'interrupted: dirbridge stopped during the run; nothing was removed' WHERE state = 'running'",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    pub async fn list_runs(&self, tenant: &str, repo: &str, limit: i64) -> Result<Vec<SyncRun>, StoreError> {
+        let rows = sqlx::query(RUN_COLUMNS_BY_REPO).bind(tenant).bind(repo).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(run_of).collect())
+    }
+
+    pub async fn get_run(&self, tenant: &str, repo: &str, id: i64) -> Result<SyncRun, StoreError> {
+        sqlx::query(RUN_COLUMNS_BY_ID)
+            .bind(tenant)
+            .bind(repo)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| run_of(&r))
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn count_users(&self, tenant: &str, repo: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE tenant = ? AND repository_id = ?")
+            .bind(tenant)
+            .bind(repo)
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    /// A connection of its own for one sync run, with an empty seen-set.
+    pub async fn sync_connection(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("CREATE TEMP TABLE IF NOT EXISTS sync_seen (uuid TEXT PRIMARY KEY) WITHOUT ROWID")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM temp.sync_seen").execute(&mut *conn).await?;
+        Ok(conn)
+    }
+
+    /// Marks UUIDs as seen by the current run (entries that could not be mapped too,
+    /// so a mapping problem never turns into a deletion).
+    pub async fn mark_seen(conn: &mut PoolConnection<Sqlite>, uuids: &[String]) -> Result<(), StoreError> {
+        for chunk in uuids.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO temp.sync_seen (uuid) ");
+            q.push_values(chunk, |mut b, u| {
+                b.push_bind(u);
+            });
+            q.build().execute(&mut **conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes one batch in one transaction: new users inserted, changed ones
+    /// updated, unchanged ones left untouched.
+    pub async fn write_batch(
+        conn: &mut PoolConnection<Sqlite>,
+        tenant: &str,
+        repo: &str,
+        batch: &[PreparedUser],
+        now: &str,
+        want_changes: usize,
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut out = BatchOutcome::default();
+        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+        let mut existing: std::collections::HashMap<String, (Vec<u8>, String)> = std::collections::HashMap::new();
+        for chunk in batch.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT ldap_uuid, content_hash, body FROM users WHERE tenant = ");
+            q.push_bind(tenant).push(" AND repository_id = ").push_bind(repo).push(" AND ldap_uuid IN (");
+            let mut sep = q.separated(", ");
+            for p in chunk {
+                sep.push_bind(&p.user.ldap_uuid);
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                existing.insert(row.get(0), (row.get(1), row.get(2)));
+            }
+        }
+        let mut to_write: Vec<&PreparedUser> = Vec::new();
+        for p in batch {
+            match existing.get(&p.user.ldap_uuid) {
+                Some((hash, _)) if *hash == p.hash => out.unchanged += 1,
+                Some((_, old_body)) => {
+                    out.updated += 1;
+                    if out.changes.len() < want_changes {
+                        out.changes.push(SyncChange {
+                            username: p.user.username.clone(),
+                            ldap_dn: p.user.ldap_dn.clone(),
+                            kind: "updated".into(),
+                            attributes: changed_fields(old_body, &p.body),
+                        });
+                    }
+                    to_write.push(p);
+                }
+                None => {
+                    out.added += 1;
+                    if out.changes.len() < want_changes {
+                        out.changes.push(SyncChange {
+                            username: p.user.username.clone(),
+                            ldap_dn: p.user.ldap_dn.clone(),
+                            kind: "added".into(),
+                            attributes: Vec::new(),
+                        });
+                    }
+                    to_write.push(p);
+                }
+            }
+        }
+        // Multi-row upserts: one statement per 100 users, not one per user.
+        for chunk in to_write.chunks(100) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO users (tenant, repository_id, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at) ",
+            );
+            q.push_values(chunk, |mut b, p| {
+                b.push_bind(tenant)
+                    .push_bind(repo)
+                    .push_bind(&p.user.ldap_uuid)
+                    .push_bind(&p.user.username)
+                    .push_bind(&p.user.ldap_dn)
+                    .push_bind(p.user.enabled)
+                    .push_bind(&p.body)
+                    .push_bind(&p.hash)
+                    .push_bind(now);
+            });
+            q.push(
+                " ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET username = excluded.username, ldap_dn = excluded.ldap_dn, enabled = excluded.enabled, body = excluded.body, content_hash = excluded.content_hash, synced_at = excluded.synced_at",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Users of the repository the run has not seen (only enabled ones count
+    /// when the policy disables).
+    pub async fn find_missing(
+        conn: &mut PoolConnection<Sqlite>,
+        tenant: &str,
+        repo: &str,
+        only_enabled: bool,
+    ) -> Result<Missing, StoreError> {
+        let stored: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE tenant = ? AND repository_id = ?")
+            .bind(tenant)
+            .bind(repo)
+            .fetch_one(&mut **conn)
+            .await?
+            .get(0);
+        let to_remove: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM users WHERE tenant = ? AND repository_id = ? AND (enabled = 1 OR ? = 0) AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)",
+        )
+        .bind(tenant)
+        .bind(repo)
+        .bind(only_enabled)
+        .fetch_one(&mut **conn)
+        .await?
+        .get(0);
+        Ok(Missing { stored: stored as u64, to_remove: to_remove as u64 })
+    }
+
+    /// Disables or deletes the users the run has not seen; returns the changes (first ones) and the count.
+    pub async fn remove_missing(
+        conn: &mut PoolConnection<Sqlite>,
+        tenant: &str,
+        repo: &str,
+        delete: bool,
+        now: &str,
+        want_changes: usize,
+    ) -> Result<(u64, Vec<SyncChange>), StoreError> {
+        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+        let sample = sqlx::query(
+            "SELECT username, ldap_dn FROM users WHERE tenant = ? AND repository_id = ? AND (enabled = 1 OR ? = 1) AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen) LIMIT ?",
+        )
+        .bind(tenant)
+        .bind(repo)
+        .bind(delete)
+        .bind(want_changes as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        let kind = if delete { "deleted" } else { "disabled" };
+        let changes = sample
+            .iter()
+            .map(|r| SyncChange {
+                username: r.get(0),
+                ldap_dn: r.get(1),
+                kind: kind.into(),
+                attributes: vec!["enabled".into()],
+            })
+            .collect();
+        let sql = if delete {
+            "DELETE FROM users WHERE tenant = ? AND repository_id = ? AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)"
+        } else {
+            // The hash changes with the body, so the user is rewritten when it comes back.
+            "UPDATE users SET enabled = 0, body = json_set(body, '$.enabled', json('false')), content_hash = x'00', synced_at = ? WHERE tenant = ? AND repository_id = ? AND enabled = 1 AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)"
+        };
+        let mut q = sqlx::query(sql);
+        if !delete {
+            q = q.bind(now);
+        }
+        let n = q.bind(tenant).bind(repo).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok((n, changes))
+    }
+
+    /// Users of a tenant from the store, optionally filtered.
+    pub async fn list_users(
+        &self,
+        tenant: &str,
+        repository_id: Option<&str>,
+        search: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(u64, Vec<User>), StoreError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM users WHERE tenant = ");
+        let mut page = QueryBuilder::<Sqlite>::new("SELECT body FROM users WHERE tenant = ");
+        for q in [&mut count, &mut page] {
+            q.push_bind(tenant.to_string());
+            if let Some(r) = repository_id {
+                q.push(" AND repository_id = ").push_bind(r.to_string());
+            }
+            if let Some(s) = search.filter(|s| !s.is_empty()) {
+                let pattern = format!("{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+                q.push(" AND username LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
+            }
+        }
+        let total: i64 = count.build().fetch_one(&self.pool).await?.get(0);
+        page.push(" ORDER BY username LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+        let users = page
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .filter_map(|r| serde_json::from_str::<User>(r.get::<&str, _>(0)).ok())
+            .collect();
+        Ok((total as u64, users))
+    }
+
+    pub async fn get_user(&self, tenant: &str, repository_id: &str, ldap_uuid: &str) -> Result<User, StoreError> {
+        sqlx::query("SELECT body FROM users WHERE tenant = ? AND repository_id = ? AND ldap_uuid = ?")
+            .bind(tenant)
+            .bind(repository_id)
+            .bind(ldap_uuid)
+            .fetch_optional(&self.pool)
+            .await?
+            .and_then(|r| serde_json::from_str(r.get::<&str, _>(0)).ok())
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+/// Top-level fields (and attribute names) whose values differ between two user bodies.
+fn changed_fields(old: &str, new: &str) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::from_str::<serde_json::Value>(old), serde_json::from_str::<serde_json::Value>(new))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in &b {
+        if k == "syncedAt" {
+            continue;
+        }
+        if k == "attributes" {
+            let empty = serde_json::Map::new();
+            let old_attrs = a.get(k).and_then(|x| x.as_object()).unwrap_or(&empty);
+            let new_attrs = v.as_object().unwrap_or(&empty);
+            for name in old_attrs.keys().chain(new_attrs.keys()) {
+                if old_attrs.get(name) != new_attrs.get(name) && !out.contains(&format!("attributes.{name}")) {
+                    out.push(format!("attributes.{name}"));
+                }
+            }
+        } else if a.get(k) != Some(v) {
+            out.push(k.clone());
+        }
+    }
+    out
+}
+
+const RUN_COLUMNS_BY_REPO: &str = "SELECT id, repository_id, mode, method, state, started_at, finished_at, counts, progress_done, progress_total, message, errors, changes FROM sync_runs WHERE tenant = ? AND repository_id = ? ORDER BY id DESC LIMIT ?";
+const RUN_COLUMNS_BY_ID: &str = "SELECT id, repository_id, mode, method, state, started_at, finished_at, counts, progress_done, progress_total, message, errors, changes FROM sync_runs WHERE tenant = ? AND repository_id = ? AND id = ?";
+
+fn run_of(r: &sqlx::sqlite::SqliteRow) -> SyncRun {
+    SyncRun {
+        id: r.get::<i64, _>(0).to_string(),
+        repository_id: r.get(1),
+        mode: if r.get::<&str, _>(2) == "changed" { SyncMode::Changed } else { SyncMode::Full },
+        method: r.get(3),
+        state: r.get(4),
+        started_at: r.get(5),
+        finished_at: r.get(6),
+        counts: serde_json::from_str(r.get::<&str, _>(7)).unwrap_or_default(),
+        progress: SyncProgress { done: r.get::<i64, _>(8) as u64, total: r.get::<Option<i64>, _>(9).map(|t| t as u64) },
+        message: r.get(10),
+        errors: serde_json::from_str(r.get::<&str, _>(11)).unwrap_or_default(),
+        changes: serde_json::from_str(r.get::<&str, _>(12)).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_changed_fields_and_attributes() {
+        let old = r#"{"email":"a@x","enabled":true,"attributes":{"phone":["1"],"title":["x"]},"syncedAt":"1"}"#;
+        let new = r#"{"email":"b@x","enabled":true,"attributes":{"phone":["2"],"title":["x"]},"syncedAt":"2"}"#;
+        assert_eq!(changed_fields(old, new), vec!["attributes.phone", "email"]);
+    }
+}

@@ -1,0 +1,107 @@
+//! Pure decisions of a sync run, unit-tested without a directory.
+
+use crate::store::sync::{PreparedUser, MAX_SAMPLES};
+use app::model::{SyncCounts, SyncError, User};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+
+/// Serialises a user and hashes it without `syncedAt`, so an unchanged entry
+/// hashes the same in every run.
+pub fn prepare(mut user: User, now: &str) -> PreparedUser {
+    user.synced_at = None;
+    let hash = Sha256::digest(serde_json::to_vec(&user).unwrap_or_default()).to_vec();
+    user.synced_at = Some(now.to_string());
+    let body = serde_json::to_string(&user).unwrap_or_default();
+    PreparedUser { user, body, hash }
+}
+
+/// Keeps the first user of each username in a batch; the others are failed
+/// entries with their DN (two directory entries must not become one account).
+pub fn drop_duplicate_usernames(
+    batch: Vec<PreparedUser>,
+    counts: &mut SyncCounts,
+    errors: &mut Vec<SyncError>,
+) -> Vec<PreparedUser> {
+    let mut names = HashSet::with_capacity(batch.len());
+    let mut kept = Vec::with_capacity(batch.len());
+    for p in batch {
+        if names.insert(p.user.username.to_lowercase()) {
+            kept.push(p);
+        } else {
+            counts.failed += 1;
+            if errors.len() < MAX_SAMPLES {
+                errors.push(SyncError {
+                    dn: p.user.ldap_dn.clone(),
+                    message: format!("duplicate username '{}'", p.user.username),
+                });
+            }
+        }
+    }
+    kept
+}
+
+/// Whether a complete run may remove `to_remove` of the `stored` users.
+/// An empty read never removes anyone unless forced: a directory that
+/// suddenly returns nothing is far more often broken than empty.
+pub fn removal_allowed(stored: u64, to_remove: u64, seen: u64, max_percent: u32, force: bool) -> Result<(), String> {
+    if to_remove == 0 || force {
+        return Ok(());
+    }
+    if seen == 0 {
+        return Err(format!(
+            "the directory returned no users, which would remove all {to_remove}; nothing was removed (force the run to accept it)"
+        ));
+    }
+    if to_remove * 100 > u64::from(max_percent) * stored {
+        return Err(format!(
+            "{to_remove} of {stored} users ({:.1}%) are gone from the directory, more than maxDeletePercent ({max_percent}%); nothing was removed (force the run to accept it)",
+            to_remove as f64 * 100.0 / stored.max(1) as f64
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str, uuid: &str) -> User {
+        User { username: name.into(), ldap_uuid: uuid.into(), ldap_dn: format!("uid={name}"), ..Default::default() }
+    }
+
+    #[test]
+    fn hash_ignores_sync_time_only() {
+        let a = prepare(user("a", "1"), "2026-01-01T00:00:00Z");
+        let b = prepare(user("a", "1"), "2027-01-01T00:00:00Z");
+        assert_eq!(a.hash, b.hash);
+        assert!(b.body.contains("2027-01-01"));
+        let mut changed = user("a", "1");
+        changed.email = Some("x@y".into());
+        assert_ne!(prepare(changed, "t").hash, a.hash);
+    }
+
+    #[test]
+    fn duplicate_usernames_fail_with_their_dn() {
+        let mut counts = SyncCounts::default();
+        let mut errors = Vec::new();
+        let kept = drop_duplicate_usernames(
+            vec![prepare(user("a", "1"), "t"), prepare(user("A", "2"), "t"), prepare(user("b", "3"), "t")],
+            &mut counts,
+            &mut errors,
+        );
+        assert_eq!(kept.iter().map(|p| p.user.ldap_uuid.as_str()).collect::<Vec<_>>(), ["1", "3"]);
+        assert_eq!(counts.failed, 1);
+        assert_eq!(errors[0].dn, "uid=A");
+    }
+
+    #[test]
+    fn removal_guard() {
+        assert!(removal_allowed(100, 0, 100, 10, false).is_ok());
+        assert!(removal_allowed(100, 10, 90, 10, false).is_ok());
+        let err = removal_allowed(100, 11, 89, 10, false).expect_err("over the limit");
+        assert!(err.contains("11 of 100") && err.contains("10%"), "{err}");
+        assert!(removal_allowed(100, 11, 89, 10, true).is_ok());
+        assert!(removal_allowed(5, 5, 0, 100, false).expect_err("empty read").contains("no users"));
+        assert!(removal_allowed(5, 5, 0, 100, true).is_ok());
+    }
+}
