@@ -102,3 +102,39 @@ pub async fn test_connection(
 pub async fn preview_users(draft: Repository, stored_id: Option<String>) -> Result<Preview, AppError> {
     respond(async { backend()?.preview(CONSOLE_TENANT, draft, stored_id, 20).await }.await)
 }
+
+#[server(prefix = "/_sfn", endpoint = "start_sync")]
+pub async fn start_sync(id: String, force: bool) -> Result<String, AppError> {
+    use crate::model::{SyncMode, SyncRequest};
+    respond(
+        async { backend()?.start_sync(CONSOLE_TENANT, &id, SyncRequest { mode: SyncMode::Full, force }).await }.await,
+    )
+}
+
+#[server(prefix = "/_sfn", endpoint = "sync_runs")]
+pub async fn sync_runs(id: String) -> Result<Vec<crate::model::SyncRun>, AppError> {
+    respond(async { backend()?.sync_runs(CONSOLE_TENANT, &id).await }.await)
+}
+
+#[server(prefix = "/_sfn", endpoint = "list_users")]
+pub async fn list_users(search: String, page: u32) -> Result<crate::model::UserList, AppError> {
+    respond(
+        async {
+            let query = crate::port::UserQuery {
+                search: Some(search),
+                repository_id: None,
+                page: Some(page.max(1)),
+                page_size: Some(USERS_PAGE_SIZE),
+            };
+            backend()?.list_users(CONSOLE_TENANT, query).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/_sfn", endpoint = "get_user")]
+pub async fn get_user(id: String) -> Result<crate::model::User, AppError> {
+    respond(async { backend()?.get_user(CONSOLE_TENANT, &id).await }.await)
+}
+
+pub const USERS_PAGE_SIZE: u32 = 25;

@@ -53,6 +53,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::repositories::RepositoriesPage />
                     <Route path=path!("/repositories/new") view=pages::repository_form::NewRepositoryPage />
                     <Route path=path!("/repositories/:id") view=pages::repository_form::EditRepositoryPage />
+                    <Route path=path!("/users") view=pages::users::UsersPage />
+                    <Route path=path!("/users/:id") view=pages::users::UserPage />
                 </Routes>
             </div>
         </Router>

@@ -39,7 +39,7 @@ const LAST: &[&str] = &[
     "Zhang",
     "Dvořák",
 ];
-pub const DEPARTMENTS: &[&str] = &["Engineering", "Sales", "Support", "Finance", "People"];
+pub const DEPARTMENTS: &[&str] = &["Engineering", "Sales", "Support", "Finance", "Operations"];
 const TITLES: &[&str] = &["Engineer", "Senior Engineer", "Manager", "Analyst", "Specialist", "Director", "Consultant"];
 const LANGS: &[&str] = &["en", "de", "fr", "es", "it", "pl", "sv", "ja", "tr", "cs"];
 

@@ -139,6 +139,50 @@ test("the console is usable at phone width", async ({ page }) => {
   expect(watcher.problems).toEqual([]);
 });
 
+test("sync a repository from the console and open a synced user", async ({ page }) => {
+  const watcher = watch(page);
+  await page.goto("/login");
+  await hydrated(page);
+  await page.fill("#password", state.adminPassword);
+  await page.click("button[type=submit]");
+  await expect(page.getByRole("heading", { name: "User repositories" })).toBeVisible();
+
+  // The console session also authenticates the REST API.
+  const created = await page.request.post("/api/v1/tenants/default/repositories", {
+    data: {
+      id: "e2e-sync",
+      name: "E2E Sync",
+      vendor: "openldap",
+      connection: { servers: [ldap.ldapUrl], bindDn: ldap.adminDn, bindPassword: ldap.adminPassword },
+      users: { baseDn: ldap.baseDn, usersDn: `ou=People,${ldap.baseDn}` },
+      sync: { pageSize: 5 },
+    },
+  });
+  expect(created.status()).toBe(201);
+
+  await page.goto("/repositories/e2e-sync");
+  await hydrated(page);
+  await expect(page.locator("#sync-panel")).toContainText("No sync has run yet.");
+  await page.click("#sync-now");
+  const run = page.locator('#sync-runs tbody tr[data-state="succeeded"]').first();
+  await expect(run).toBeVisible();
+  await expect(run.locator("td").nth(2)).toHaveText("151");
+  await expect(page.locator("#sync-panel .progress")).toHaveCount(0);
+  await shot(page, "06-synced");
+
+  await page.getByRole("link", { name: "Users" }).click();
+  await hydrated(page);
+  await expect(page.locator("#users-total")).toContainText("151 users");
+  await page.fill("#user-search", "jurgen");
+  const link = page.locator("#users tbody tr a").first();
+  await expect(link).toContainText("jurgen.");
+  await link.click();
+  await expect(page.locator("#user-dn")).toContainText("ou=People,dc=example,dc=org");
+  await expect(page.locator("#user-attributes")).toContainText("phone");
+  await shot(page, "07-user");
+  expect(watcher.problems).toEqual([]);
+});
+
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 

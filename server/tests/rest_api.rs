@@ -244,3 +244,53 @@ async fn secrets_never_leave_the_server_and_are_encrypted_at_rest() {
         }
     }
 }
+
+#[tokio::test]
+async fn sync_and_users_routes() {
+    let e = env(30).await;
+    let api = Api::new(e.service.clone()).await;
+    let repo = serde_json::to_value(repository(&e.slapd, "corp")).expect("json");
+    assert_eq!(api.req("POST", REPOS, Some(repo)).await.0, StatusCode::CREATED);
+
+    let (s, body, _) = api.req("POST", &format!("{REPOS}/corp/sync"), Some(json!({"mode": "full"}))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    let run_id = body["runId"].as_str().expect("runId").to_string();
+    let run_uri = format!("{REPOS}/corp/sync-runs/{run_id}");
+    let mut run = Value::Null;
+    for _ in 0..500 {
+        run = api.req("GET", &run_uri, None).await.1;
+        if run["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["mode"], "full");
+    assert_eq!(run["counts"]["added"], 31);
+    assert_eq!(run["progress"]["done"], 31);
+    assert!(run["startedAt"].is_string() && run["finishedAt"].is_string());
+
+    let (s, runs, _) = api.req("GET", &format!("{REPOS}/corp/sync-runs"), None).await;
+    assert_eq!((s, runs["totalResults"].clone()), (StatusCode::OK, json!(1)));
+    assert_eq!(api.req("GET", &format!("{REPOS}/corp/sync-runs/999"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.req("GET", &format!("{REPOS}/corp/sync-runs/abc"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.req("POST", &format!("{REPOS}/nope/sync"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.req("POST", &format!("{REPOS}/corp/sync"), Some(json!({"mode": "sometimes"}))).await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let users = "/api/v1/tenants/default/users";
+    let (s, page, _) = api.req("GET", &format!("{users}?repositoryId=corp&pageSize=10&page=2"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!((page["totalResults"].clone(), page["users"].as_array().map(Vec::len)), (json!(31), Some(10)));
+    let (_, found, _) = api.req("GET", &format!("{users}?search=jurgen"), None).await;
+    let id = found["users"][0]["id"].as_str().expect("Jürgen").to_string();
+    let (s, user, _) = api.req("GET", &format!("{users}/{id}"), None).await;
+    assert_eq!((s, user["firstName"].clone()), (StatusCode::OK, json!("Jürgen")));
+    assert_eq!(user["repositoryId"], "corp");
+    assert!(user["ldapUuid"].is_string() && user["ldapDn"].is_string() && user["syncedAt"].is_string());
+    assert_eq!(api.req("GET", &format!("{users}/corp:nope"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.req("GET", &format!("{users}?pageSize=0"), None).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(api.req("GET", "/api/v1/tenants/nope/users", None).await.0, StatusCode::NOT_FOUND);
+}

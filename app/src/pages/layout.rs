@@ -13,6 +13,7 @@ pub fn Shell(children: Children) -> impl IntoView {
             <A href="/" attr:class="brand">"dirbridge"</A>
             <nav>
                 <A href="/">"Repositories"</A>
+                <A href="/users">"Users"</A>
             </nav>
             <ActionForm action=sign_out attr:class="signout">
                 <button type="submit" class="link">"Sign out"</button>

@@ -2,3 +2,5 @@ pub mod layout;
 pub mod login;
 pub mod repositories;
 pub mod repository_form;
+pub mod sync_panel;
+pub mod users;

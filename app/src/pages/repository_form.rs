@@ -40,6 +40,7 @@ pub fn EditRepositoryPage() -> impl IntoView {
                         let id = r.id.clone();
                         view! {
                             <h1>{r.name.clone()}<span class="muted small">" · "{id.clone()}</span></h1>
+                            <crate::pages::sync_panel::SyncPanel id=id.clone() />
                             <RepositoryForm initial=r stored_id=Some(id) />
                         }.into_any()
                     }
