@@ -138,3 +138,8 @@ pub async fn get_user(id: String) -> Result<crate::model::User, AppError> {
 }
 
 pub const USERS_PAGE_SIZE: u32 = 25;
+
+#[server(prefix = "/_sfn", endpoint = "resync_user")]
+pub async fn resync_user(id: String) -> Result<crate::model::User, AppError> {
+    respond(async { backend()?.resync_user(CONSOLE_TENANT, &id).await }.await)
+}

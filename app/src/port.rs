@@ -51,6 +51,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Users from the store (never a live LDAP query).
     async fn list_users(&self, tenant: &str, query: UserQuery) -> Result<UserList, AppError>;
     async fn get_user(&self, tenant: &str, user_id: &str) -> Result<User, AppError>;
+    /// Re-reads one user from LDAP and stores it; 404 when the entry is gone
+    /// (the user is then disabled or deleted per the repository's policy).
+    async fn resync_user(&self, tenant: &str, user_id: &str) -> Result<User, AppError>;
 }
 
 /// Filters and paging of the users list (`page` from 1).

@@ -179,6 +179,9 @@ test("sync a repository from the console and open a synced user", async ({ page 
   await link.click();
   await expect(page.locator("#user-dn")).toContainText("ou=People,dc=example,dc=org");
   await expect(page.locator("#user-attributes")).toContainText("phone");
+  await hydrated(page);
+  await page.click("#resync-user");
+  await expect(page.locator(".alert.ok")).toContainText("Re-read from the directory.");
   await shot(page, "07-user");
   expect(watcher.problems).toEqual([]);
 });

@@ -81,6 +81,28 @@ pub fn guid_to_string(b: &[u8]) -> String {
     )
 }
 
+/// A filter clause matching an entry by its canonical UUID text (the inverse
+/// of `uuid_of`): AD's objectGUID as escaped bytes, 389-DS's nsUniqueId in its
+/// own grouping, anything else as the string.
+pub fn uuid_clause(uuid_attribute: &str, uuid: &str) -> Option<String> {
+    let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+    let is_hex = hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit());
+    match uuid_attribute.to_ascii_lowercase().as_str() {
+        "objectguid" => {
+            if !is_hex {
+                return None;
+            }
+            let b: Vec<&str> = (0..16).map(|i| &hex[2 * i..2 * i + 2]).collect();
+            let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+            Some(format!("(objectGUID={})", order.iter().map(|&i| format!("\\{}", b[i])).collect::<String>()))
+        }
+        "nsuniqueid" if is_hex => {
+            Some(format!("(nsUniqueId={}-{}-{}-{})", &hex[0..8], &hex[8..16], &hex[16..24], &hex[24..32]))
+        }
+        _ => Some(format!("({uuid_attribute}={})", crate::filter::escape_value(uuid))),
+    }
+}
+
 /// Whether the account is enabled, read from the repository's account status attribute.
 pub fn is_enabled(entry: &Entry, status_attribute: Option<&str>) -> bool {
     let Some(attr) = status_attribute.filter(|a| !a.trim().is_empty()) else {
@@ -236,6 +258,21 @@ mod tests {
         assert_eq!(uuid_of(&e, "objectGUID").as_deref(), Some("01234567-89ab-cdef-0123-456789abcdef"));
         let ds = entry("x", &[("nsUniqueId", &["66446001-1DD211B2-80f4a9c8-34a711e0"])]);
         assert_eq!(uuid_of(&ds, "nsuniqueid").as_deref(), Some("66446001-1dd2-11b2-80f4-a9c834a711e0"));
+    }
+
+    #[test]
+    fn uuid_clauses_invert_the_canonical_form() {
+        let guid = "01234567-89ab-cdef-0123-456789abcdef";
+        assert_eq!(
+            uuid_clause("objectGUID", guid).as_deref(),
+            Some(r"(objectGUID=\67\45\23\01\ab\89\ef\cd\01\23\45\67\89\ab\cd\ef)")
+        );
+        assert_eq!(
+            uuid_clause("nsUniqueId", "66446001-1dd2-11b2-80f4-a9c834a711e0").as_deref(),
+            Some("(nsUniqueId=66446001-1dd211b2-80f4a9c8-34a711e0)")
+        );
+        assert_eq!(uuid_clause("entryUUID", "a*b").as_deref(), Some(r"(entryUUID=a\2ab)"));
+        assert_eq!(uuid_clause("objectGUID", "not-a-guid"), None);
     }
 
     #[test]

@@ -512,6 +512,35 @@ impl Backend for ServicePort {
         Ok(UserList { total_results: total, users })
     }
 
+    async fn resync_user(&self, tenant: &str, user_id: &str) -> Result<User, AppError> {
+        if user_id.trim().is_empty() {
+            return Err(AppError::bad_request("the user id is empty"));
+        }
+        let stored = self.get_user(tenant, user_id).await?;
+        let row = self.0.load_row(tenant, &stored.repository_id).await?;
+        let repo = self.0.repository_of(tenant, &row)?;
+        let secrets = Secrets { bind_password: self.0.open_secrets(tenant, &row)?.bind_password };
+        let now = now_rfc3339();
+        let entry = ldap::read_user(&repo, &secrets, &stored.ldap_dn, &stored.ldap_uuid)
+            .await
+            .map_err(|m| AppError::unavailable(format!("the directory could not be read: {m}")))?;
+        let Some(entry) = entry else {
+            let delete = repo.sync.deletion.policy == DeletionPolicyKind::Delete;
+            self.0.store.remove_user(tenant, &repo.id, &stored.ldap_uuid, delete, &now).await.map_err(store_err)?;
+            tracing::info!(tenant, user = user_id, delete, "user gone from the directory on re-sync");
+            return Err(AppError::not_found(format!(
+                "the entry of user '{}' is gone from the directory; the user was {}",
+                stored.username,
+                if delete { "deleted" } else { "disabled" }
+            )));
+        };
+        let user = crate::mapping::map_user(&repo, &entry, None)
+            .map_err(|e| AppError::Conflict { message: format!("the entry can no longer be imported: {e}") })?;
+        let prepared = crate::sync::plan::prepare(user, &now);
+        self.0.store.upsert_user(tenant, &repo.id, &prepared, &now).await.map_err(store_err)?;
+        self.get_user(tenant, user_id).await
+    }
+
     async fn get_user(&self, tenant: &str, user_id: &str) -> Result<User, AppError> {
         self.0.require_tenant(tenant).await?;
         let not_found = || AppError::not_found(format!("user '{user_id}' does not exist"));

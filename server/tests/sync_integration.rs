@@ -180,3 +180,39 @@ async fn an_empty_read_never_removes_users_and_changed_mode_says_it_is_not_there
         Err(AppError::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn single_user_resync_reads_one_entry_and_handles_its_removal() {
+    let e = env(30).await;
+    let port = ServicePort(e.service.clone());
+    port.create_repository("default", repository(&e.slapd, "one")).await.expect("created");
+    sync(&port, "one", false).await;
+    let user = users(&port, &devdir::ldif::username(4)).await.users.remove(0);
+
+    e.slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nreplace: mail\nmail: fresh@example.org\n",
+            devdir::ldif::user_dn(4)
+        ))
+        .expect("modify");
+    let fresh = port.resync_user("default", &user.id).await.expect("re-read");
+    assert_eq!(fresh.email.as_deref(), Some("fresh@example.org"));
+    assert_eq!(port.get_user("default", &user.id).await.expect("stored").email.as_deref(), Some("fresh@example.org"));
+
+    // Renamed: found again by its UUID.
+    e.slapd
+        .modify(&format!("dn: {}\nchangetype: modrdn\nnewrdn: uid=moved4\ndeleteoldrdn: 1\n", devdir::ldif::user_dn(4)))
+        .expect("rename");
+    let renamed = port.resync_user("default", &user.id).await.expect("found by uuid");
+    assert_eq!(renamed.username, "moved4");
+
+    e.slapd
+        .modify(&format!("dn: uid=moved4,ou=Operations,ou=People,{}\nchangetype: delete\n", devdir::ldif::BASE_DN))
+        .expect("delete");
+    let gone = port.resync_user("default", &user.id).await;
+    assert!(matches!(&gone, Err(AppError::NotFound { message }) if message.contains("disabled")), "{gone:?}");
+    assert!(!port.get_user("default", &user.id).await.expect("kept").enabled);
+
+    assert!(matches!(port.resync_user("default", " ").await, Err(AppError::BadRequest { .. })));
+    assert!(matches!(port.resync_user("default", "one:no-such-uuid").await, Err(AppError::NotFound { .. })));
+}

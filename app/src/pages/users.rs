@@ -1,6 +1,6 @@
 //! Users synced into the store: a searchable, paginated list and a user page.
 
-use crate::api::{get_user, list_users, USERS_PAGE_SIZE};
+use crate::api::{get_user, list_users, resync_user, USERS_PAGE_SIZE};
 use crate::pages::layout::{ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -61,7 +61,9 @@ pub fn UsersPage() -> impl IntoView {
 #[component]
 pub fn UserPage() -> impl IntoView {
     let params = use_params_map();
-    let user = Resource::new(move || params.read().get("id").unwrap_or_default(), get_user);
+    let id = move || params.read().get("id").unwrap_or_default();
+    let resync = Action::new(move |id: &String| resync_user(id.clone()));
+    let user = Resource::new(move || (id(), resync.version().get()), |(id, _)| get_user(id));
     view! {
         <Title text="User · dirbridge" />
         <Shell>
@@ -69,7 +71,17 @@ pub fn UserPage() -> impl IntoView {
                 {move || user.get().map(|result| match result {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     Ok(u) => view! {
-                        <h1 id="user-name">{u.username.clone()}</h1>
+                        <div class="page-head">
+                            <h1 id="user-name">{u.username.clone()}</h1>
+                            <button type="button" class="secondary" id="resync-user" disabled=move || resync.pending().get()
+                                on:click=move |_| { resync.dispatch(id()); }>
+                                {move || if resync.pending().get() { "Re-reading…" } else { "Re-sync from LDAP" }}
+                            </button>
+                        </div>
+                        {move || resync.value().get().map(|r| match r {
+                            Ok(_) => view! { <div class="alert ok" role="status">"Re-read from the directory."</div> }.into_any(),
+                            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                        })}
                         <dl class="facts">
                             <dt>"Name"</dt><dd>{u.display_name.clone().unwrap_or_default()}</dd>
                             <dt>"Email"</dt><dd>{u.email.clone().unwrap_or_default()}</dd>

@@ -459,3 +459,33 @@ pub async fn preview(repo: &Repository, secrets: &Secrets, limit: usize) -> Resu
     }
     Ok(preview)
 }
+
+/// Reads one user entry: first at its last known DN, then by UUID under the
+/// users DN (it may have been renamed or moved). `None` when it is gone.
+pub async fn read_user(repo: &Repository, secrets: &Secrets, dn: &str, uuid: &str) -> Result<Option<Entry>, String> {
+    let mut conn = connect(repo).await.map_err(|(f, _)| match f {
+        ConnectFailure::Connect(m) | ConnectFailure::Tls(m) => m,
+    })?;
+    bind(&mut conn.ldap, repo, secrets).await?;
+    let wanted = |e: &Entry| mapping::uuid_of(e, &repo.users.uuid_attribute).as_deref() == Some(uuid);
+    let filter = filter::user_filter(&repo.users.object_classes, &repo.users.filters, None);
+    let at_dn = conn.ldap.with_timeout(timeout_of(repo)).search(dn, Scope::Base, &filter, user_attributes(repo)).await;
+    if let Ok(ldap3::SearchResult(entries, res)) = at_dn {
+        if res.rc == 0 {
+            let found = entries
+                .into_iter()
+                .map(SearchEntry::construct)
+                .map(|s| Entry::new(s.dn, s.attrs, s.bin_attrs))
+                .find(wanted);
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+    }
+    let Some(clause) = mapping::uuid_clause(&repo.users.uuid_attribute, uuid) else {
+        return Ok(None);
+    };
+    let found = search_users(&mut conn.ldap, repo, Some(clause), 2, user_attributes(repo)).await?;
+    let _ = conn.ldap.unbind().await;
+    Ok(found.into_iter().find(wanted))
+}

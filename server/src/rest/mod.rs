@@ -67,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/tenants/{tenant}/repositories/{id}/sync-runs/{run}", get(sync_run))
         .route("/api/v1/tenants/{tenant}/users", get(list_users))
         .route("/api/v1/tenants/{tenant}/users/{user}", get(get_user))
+        .route("/api/v1/tenants/{tenant}/users/{user}/sync", post(resync_user))
         .fallback(not_found)
 }
 
@@ -193,4 +194,11 @@ async fn list_users(
 
 async fn get_user(State(state): State<AppState>, Path((tenant, user)): Path<(String, String)>) -> ApiResult<Response> {
     Ok(Json(state.port.get_user(&tenant, &user).await?).into_response())
+}
+
+async fn resync_user(
+    State(state): State<AppState>,
+    Path((tenant, user)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    Ok(Json(state.port.resync_user(&tenant, &user).await?).into_response())
 }

@@ -348,6 +348,41 @@ impl Store {
         Ok((total as u64, users))
     }
 
+    /// Writes one user outside a run (single-user re-sync).
+    pub async fn upsert_user(
+        &self,
+        tenant: &str,
+        repo: &str,
+        user: &PreparedUser,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Store::write_batch(&mut conn, tenant, repo, std::slice::from_ref(user), now, 0).await?;
+        Ok(())
+    }
+
+    /// Disables (or deletes) one user whose entry is gone from the directory.
+    pub async fn remove_user(
+        &self,
+        tenant: &str,
+        repo: &str,
+        ldap_uuid: &str,
+        delete: bool,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let q = if delete {
+            sqlx::query("DELETE FROM users WHERE tenant = ? AND repository_id = ? AND ldap_uuid = ?")
+        } else {
+            sqlx::query(
+                "UPDATE users SET enabled = 0, body = json_set(body, '$.enabled', json('false')), content_hash = x'00', synced_at = ?4 WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+            )
+        };
+        let q = q.bind(tenant).bind(repo).bind(ldap_uuid);
+        let q = if delete { q } else { q.bind(now) };
+        q.execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn get_user(&self, tenant: &str, repository_id: &str, ldap_uuid: &str) -> Result<User, StoreError> {
         sqlx::query("SELECT body FROM users WHERE tenant = ? AND repository_id = ? AND ldap_uuid = ?")
             .bind(tenant)
