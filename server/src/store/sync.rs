@@ -177,9 +177,10 @@ impl Store {
     ) -> Result<BatchOutcome, StoreError> {
         let mut out = BatchOutcome::default();
         let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-        let mut existing: std::collections::HashMap<String, (Vec<u8>, String)> = std::collections::HashMap::new();
+        // Hashes only: bodies are read back just for the few changes a run reports.
+        let mut existing: std::collections::HashMap<String, Vec<u8>> = std::collections::HashMap::new();
         for chunk in batch.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT ldap_uuid, content_hash, body FROM users WHERE tenant = ");
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT ldap_uuid, content_hash FROM users WHERE tenant = ");
             q.push_bind(tenant).push(" AND repository_id = ").push_bind(repo).push(" AND ldap_uuid IN (");
             let mut sep = q.separated(", ");
             for p in chunk {
@@ -187,21 +188,30 @@ impl Store {
             }
             q.push(")");
             for row in q.build().fetch_all(&mut *tx).await? {
-                existing.insert(row.get(0), (row.get(1), row.get(2)));
+                existing.insert(row.get(0), row.get(1));
             }
         }
         let mut to_write: Vec<&PreparedUser> = Vec::new();
         for p in batch {
             match existing.get(&p.user.ldap_uuid) {
-                Some((hash, _)) if *hash == p.hash => out.unchanged += 1,
-                Some((_, old_body)) => {
+                Some(hash) if *hash == p.hash => out.unchanged += 1,
+                Some(_) => {
                     out.updated += 1;
                     if out.changes.len() < want_changes {
+                        let old: Option<String> = sqlx::query(
+                            "SELECT body FROM users WHERE tenant = ? AND repository_id = ? AND ldap_uuid = ?",
+                        )
+                        .bind(tenant)
+                        .bind(repo)
+                        .bind(&p.user.ldap_uuid)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|r| r.get(0));
                         out.changes.push(SyncChange {
                             username: p.user.username.clone(),
                             ldap_dn: p.user.ldap_dn.clone(),
                             kind: "updated".into(),
-                            attributes: changed_fields(old_body, &p.body),
+                            attributes: old.map(|o| changed_fields(&o, &p.body)).unwrap_or_default(),
                         });
                     }
                     to_write.push(p);
