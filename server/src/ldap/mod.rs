@@ -30,6 +30,14 @@ pub enum ConnectFailure {
     Tls(String),
 }
 
+impl ConnectFailure {
+    pub fn into_message(self) -> String {
+        match self {
+            ConnectFailure::Connect(m) | ConnectFailure::Tls(m) => m,
+        }
+    }
+}
+
 /// An open, not yet bound connection.
 pub struct Connected {
     pub ldap: Ldap,
@@ -150,9 +158,7 @@ pub async fn connect(repo: &Repository) -> Result<Connected, (ConnectFailure, Ve
                 return Ok(c);
             }
             Err(f) => {
-                skipped.push(match &f {
-                    ConnectFailure::Connect(m) | ConnectFailure::Tls(m) => m.clone(),
-                });
+                skipped.push(f.clone().into_message());
                 last = f;
             }
         }
@@ -442,12 +448,16 @@ pub async fn login_bind(ldap: &mut Ldap, repo: &Repository, username: &str, pass
         .map_err(|e| format!("bind as {dn} failed: {}", describe_ldap_error(&e)))
 }
 
+/// Connects (servers in order) and binds with the repository's credentials.
+async fn connect_and_bind(repo: &Repository, secrets: &Secrets) -> Result<Connected, String> {
+    let mut conn = connect(repo).await.map_err(|(f, _)| f.into_message())?;
+    bind(&mut conn.ldap, repo, secrets).await?;
+    Ok(conn)
+}
+
 /// The first `limit` users the configuration would import, mapped.
 pub async fn preview(repo: &Repository, secrets: &Secrets, limit: usize) -> Result<Preview, String> {
-    let mut conn = connect(repo).await.map_err(|(f, _)| match f {
-        ConnectFailure::Connect(m) | ConnectFailure::Tls(m) => m,
-    })?;
-    bind(&mut conn.ldap, repo, secrets).await?;
+    let mut conn = connect_and_bind(repo, secrets).await?;
     let entries = search_users(&mut conn.ldap, repo, None, limit.clamp(1, 1000) as i32, user_attributes(repo)).await?;
     let _ = conn.ldap.unbind().await;
     let mut preview = Preview::default();
@@ -463,10 +473,7 @@ pub async fn preview(repo: &Repository, secrets: &Secrets, limit: usize) -> Resu
 /// Reads one user entry: first at its last known DN, then by UUID under the
 /// users DN (it may have been renamed or moved). `None` when it is gone.
 pub async fn read_user(repo: &Repository, secrets: &Secrets, dn: &str, uuid: &str) -> Result<Option<Entry>, String> {
-    let mut conn = connect(repo).await.map_err(|(f, _)| match f {
-        ConnectFailure::Connect(m) | ConnectFailure::Tls(m) => m,
-    })?;
-    bind(&mut conn.ldap, repo, secrets).await?;
+    let mut conn = connect_and_bind(repo, secrets).await?;
     let wanted = |e: &Entry| mapping::uuid_of(e, &repo.users.uuid_attribute).as_deref() == Some(uuid);
     let filter = filter::user_filter(&repo.users.object_classes, &repo.users.filters, None);
     let at_dn = conn.ldap.with_timeout(timeout_of(repo)).search(dn, Scope::Base, &filter, user_attributes(repo)).await;

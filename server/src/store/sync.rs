@@ -7,6 +7,11 @@ use app::model::{SyncChange, SyncCounts, SyncError, SyncMode, SyncProgress, Sync
 use sqlx::pool::PoolConnection;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+/// Disables users (`?1` = now). The hash is reset with the body, so a user that
+/// comes back in a later read is rewritten.
+const DISABLE_USERS: &str =
+    "UPDATE users SET enabled = 0, body = json_set(body, '$.enabled', json('false')), content_hash = x'00', synced_at = ?1";
+
 /// Errors and changes kept per run (the first ones).
 pub const MAX_SAMPLES: usize = 100;
 
@@ -311,16 +316,11 @@ impl Store {
             })
             .collect();
         let sql = if delete {
-            "DELETE FROM users WHERE tenant = ? AND repository_id = ? AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)"
+            "DELETE FROM users WHERE tenant = ?2 AND repository_id = ?3 AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)".to_string()
         } else {
-            // The hash changes with the body, so the user is rewritten when it comes back.
-            "UPDATE users SET enabled = 0, body = json_set(body, '$.enabled', json('false')), content_hash = x'00', synced_at = ? WHERE tenant = ? AND repository_id = ? AND enabled = 1 AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)"
+            format!("{DISABLE_USERS} WHERE tenant = ?2 AND repository_id = ?3 AND enabled = 1 AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)")
         };
-        let mut q = sqlx::query(sql);
-        if !delete {
-            q = q.bind(now);
-        }
-        let n = q.bind(tenant).bind(repo).execute(&mut *tx).await?.rows_affected();
+        let n = sqlx::query(&sql).bind(now).bind(tenant).bind(repo).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         Ok((n, changes))
     }
@@ -380,16 +380,12 @@ impl Store {
         delete: bool,
         now: &str,
     ) -> Result<(), StoreError> {
-        let q = if delete {
-            sqlx::query("DELETE FROM users WHERE tenant = ? AND repository_id = ? AND ldap_uuid = ?")
+        let sql = if delete {
+            "DELETE FROM users WHERE tenant = ?2 AND repository_id = ?3 AND ldap_uuid = ?4".to_string()
         } else {
-            sqlx::query(
-                "UPDATE users SET enabled = 0, body = json_set(body, '$.enabled', json('false')), content_hash = x'00', synced_at = ?4 WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
-            )
+            format!("{DISABLE_USERS} WHERE tenant = ?2 AND repository_id = ?3 AND ldap_uuid = ?4")
         };
-        let q = q.bind(tenant).bind(repo).bind(ldap_uuid);
-        let q = if delete { q } else { q.bind(now) };
-        q.execute(&self.pool).await?;
+        sqlx::query(&sql).bind(now).bind(tenant).bind(repo).bind(ldap_uuid).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 
 pub mod plan;
 
-use crate::ldap::{self, ConnectFailure, Secrets};
+use crate::ldap::{self, Secrets};
 use crate::mapping::{self, Entry};
 use crate::service::now_rfc3339;
 use crate::store::sync::{PreparedUser, MAX_SAMPLES};
@@ -133,7 +133,7 @@ impl SyncEngine {
         let failed = |message: String| Outcome { state: "failed", message: Some(message) };
         let mut conn = match ldap::connect(repo).await {
             Ok(c) => c,
-            Err((ConnectFailure::Connect(m) | ConnectFailure::Tls(m), _)) => return failed(format!("connect: {m}")),
+            Err((f, _)) => return failed(format!("connect: {}", f.into_message())),
         };
         if let Err(m) = ldap::bind(&mut conn.ldap, repo, secrets).await {
             return failed(format!("bind: {m}"));
