@@ -664,7 +664,8 @@ pub struct SyncRun {
     pub id: String,
     pub repository_id: String,
     pub mode: SyncMode,
-    /// How the directory was read: `paged` (full enumeration), later `syncrepl` or `timestamps`.
+    /// How the directory was read: `paged` (full enumeration), `syncrepl`
+    /// (RFC 4533 content synchronisation) or `timestamps` (modifyTimestamp).
     pub method: String,
     /// running | succeeded | failed | aborted
     pub state: String,
@@ -676,6 +677,49 @@ pub struct SyncRun {
     pub message: Option<String>,
     pub errors: Vec<SyncError>,
     pub changes: Vec<SyncChange>,
+    /// The groups part of the run (absent when the repository maps no groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_counts: Option<GroupCounts>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupCounts {
+    pub seen: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+}
+
+/// A group synchronised from the directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    /// `{repositoryId}:{ldapUuid}`
+    pub id: String,
+    pub repository_id: String,
+    pub name: String,
+    pub ldap_dn: String,
+    pub ldap_uuid: String,
+    /// Direct member values (users and groups).
+    pub member_count: u64,
+    pub synced_at: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupList {
+    pub total_results: u64,
+    pub groups: Vec<Group>,
+}
+
+/// When each schedule of a repository fires next (RFC 3339, UTC).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextRuns {
+    pub full: Option<String>,
+    pub changed: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -3,7 +3,9 @@
 //! both call it, so they never diverge.
 
 use crate::error::AppError;
-use crate::model::{Preview, Repository, SyncRequest, SyncRun, TestLogin, TestResult, User, UserList};
+use crate::model::{
+    GroupList, NextRuns, Preview, Repository, SyncRequest, SyncRun, TestLogin, TestResult, User, UserList,
+};
 use std::sync::Arc;
 
 /// A signed-in admin session, as the cookie and bearer token carry it.
@@ -54,9 +56,15 @@ pub trait Backend: Send + Sync + 'static {
     /// Re-reads one user from LDAP and stores it; 404 when the entry is gone
     /// (the user is then disabled or deleted per the repository's policy).
     async fn resync_user(&self, tenant: &str, user_id: &str) -> Result<User, AppError>;
+
+    /// Groups from the store; `search` is a name prefix.
+    async fn list_groups(&self, tenant: &str, query: UserQuery) -> Result<GroupList, AppError>;
+
+    /// When the repository's schedules fire next.
+    async fn next_runs(&self, tenant: &str, id: &str) -> Result<NextRuns, AppError>;
 }
 
-/// Filters and paging of the users list (`page` from 1).
+/// Filters and paging of the users and groups lists (`page` from 1).
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserQuery {

@@ -192,6 +192,24 @@ pub fn generate(users: usize, extra_groups: usize) -> String {
         let _ = writeln!(out, "member: cn=dirbridge,ou=Service Accounts,{BASE_DN}");
     }
     out.push('\n');
+    // The other two membership styles: uniqueMember (one value with the
+    // optional unique-id suffix) and posix memberUid.
+    if users >= 3 {
+        let _ = write!(
+            out,
+            "dn: {}\nobjectClass: groupOfUniqueNames\ncn: Auditors\nuniqueMember: {}\nuniqueMember: {}#'0101'B\n\n",
+            group_dn("Auditors"),
+            user_dn(0),
+            user_dn(1)
+        );
+        let _ = write!(
+            out,
+            "dn: {}\nobjectClass: posixGroup\ncn: posix-devs\ngidNumber: 5000\nmemberUid: {}\nmemberUid: {}\n\n",
+            group_dn("posix-devs"),
+            username(0),
+            username(2)
+        );
+    }
     for g in 0..extra_groups {
         let _ = write!(out, "dn: {}\nobjectClass: groupOfNames\ncn: team-{g:04}\n", group_dn(&format!("team-{g:04}")));
         let per = 10.min(users.max(1));

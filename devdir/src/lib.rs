@@ -28,11 +28,14 @@ pub struct Options {
     pub extra_groups: usize,
     /// Listen on these ports instead of free ones.
     pub ports: Option<(u16, u16)>,
+    /// Offer RFC 4533 content synchronisation (the syncprov overlay); off, the
+    /// server behaves like directories without it (timestamp fallback).
+    pub content_sync: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { users: 200, extra_groups: 0, ports: None }
+        Options { users: 200, extra_groups: 0, ports: None, content_sync: true }
     }
 }
 
@@ -118,8 +121,12 @@ fn make_certificates(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn slapd_conf(dir: &Path, users: usize) -> String {
+fn slapd_conf(dir: &Path, users: usize, content_sync: bool) -> String {
     let d = dir.display();
+    // Deletes (and renames out of scope) are replayed to refreshOnly clients
+    // with a cookie as a syncIdSet instead of a full present phase.
+    let syncprov =
+        if content_sync { "overlay syncprov\nsyncprov-checkpoint 100 10\nsyncprov-sessionlog 200000\n" } else { "" };
     // Room for a million users with margin.
     let maxsize: u64 = ((users as u64 * 8 * 1024).max(256 << 20)).next_power_of_two();
     format!(
@@ -156,9 +163,7 @@ limits dn.exact="{ADMIN_DN}" size=unlimited time=unlimited
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
 
-overlay syncprov
-syncprov-checkpoint 100 10
-overlay memberof
+{syncprov}overlay memberof
 memberof-refint TRUE
 overlay ppolicy
 "#
@@ -180,7 +185,8 @@ impl Slapd {
         let slapd = find_slapd()?;
         std::fs::create_dir_all(dir.join("db")).map_err(|e| e.to_string())?;
         make_certificates(dir)?;
-        std::fs::write(dir.join("slapd.conf"), slapd_conf(dir, options.users)).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("slapd.conf"), slapd_conf(dir, options.users, options.content_sync))
+            .map_err(|e| e.to_string())?;
         std::fs::write(dir.join("data.ldif"), ldif::generate(options.users, options.extra_groups))
             .map_err(|e| e.to_string())?;
         run(Command::new("slapadd")

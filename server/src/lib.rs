@@ -10,6 +10,7 @@ pub mod filter;
 pub mod ldap;
 pub mod mapping;
 pub mod rest;
+pub mod schedule;
 pub mod service;
 pub mod store;
 pub mod sync;
@@ -35,5 +36,6 @@ pub async fn open(config: &config::Config) -> Result<Arc<service::Service>, Stri
         Err(e) => return Err(format!("store: {e}")),
     }
     service.resume_deletions().await;
+    schedule::spawn(service.clone());
     Ok(service)
 }

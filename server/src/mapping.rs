@@ -1,7 +1,9 @@
 //! Mapping a directory entry to the user representation: pure, so it is
 //! tested on fixtures without a server.
 
-use app::model::{MappingType, Repository, User};
+use crate::store::groups::PreparedGroup;
+use app::model::{MappingType, MemberAttribute, Repository, User};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 
 /// A directory entry with attribute names lower-cased (LDAP names are
@@ -157,6 +159,11 @@ pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> 
                 let name = other.strip_prefix("attributes.").unwrap_or(other);
                 if !values.is_empty() {
                     attributes.insert(name.to_string(), values.to_vec());
+                } else if let Some(binary) = entry.bin_attrs.get(&m.ldap_attribute.to_ascii_lowercase()) {
+                    // Binary (or not UTF-8) values are kept, base64-encoded.
+                    use base64::Engine as _;
+                    let encoded = binary.iter().map(|b| base64::engine::general_purpose::STANDARD.encode(b));
+                    attributes.insert(name.to_string(), encoded.collect());
                 }
             }
         }
@@ -191,6 +198,103 @@ pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> 
     user.groups =
         repo.groups.membership_attribute.as_deref().map(|attr| entry.values(attr).to_vec()).unwrap_or_default();
     Ok(user)
+}
+
+/// Attributes that hold binary data by definition: their values are expected
+/// outside UTF-8 and are not reported.
+const BINARY_ATTRIBUTES: &[&str] = &[
+    "jpegphoto",
+    "thumbnailphoto",
+    "photo",
+    "audio",
+    "usercertificate",
+    "usercertificate;binary",
+    "cacertificate",
+    "objectsid",
+    "objectguid",
+    "userpassword",
+    "msexchmailboxguid",
+];
+
+/// Mapped attributes of `entry` whose values are not valid UTF-8 text
+/// (ldap3 puts those in `bin_attrs`), other than well-known binary ones.
+pub fn non_utf8_attributes(repo: &Repository, entry: &Entry) -> Vec<String> {
+    let users = &repo.users;
+    let mapped = users
+        .attribute_mappings
+        .iter()
+        .map(|m| m.ldap_attribute.as_str())
+        .chain([users.username_attribute.as_str()])
+        .chain(users.account_status_attribute.as_deref());
+    let mut out: Vec<String> = mapped
+        .filter(|a| {
+            let key = a.to_ascii_lowercase();
+            !key.eq_ignore_ascii_case(&users.uuid_attribute)
+                && !BINARY_ATTRIBUTES.contains(&key.as_str())
+                && entry.bin_attrs.contains_key(&key)
+        })
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The key a member value is stored under: a normalized DN for `member` and
+/// `uniqueMember` (an optional `#'..'B` unique id suffix dropped), a lower-cased
+/// uid for `memberUid`.
+pub fn member_key(attribute: MemberAttribute, value: &str) -> String {
+    match attribute {
+        MemberAttribute::MemberUid => value.trim().to_lowercase(),
+        MemberAttribute::UniqueMember => {
+            let dn = match value.rfind("#'") {
+                Some(i) if value.ends_with("'B") => &value[..i],
+                _ => value,
+            };
+            crate::dn::normalize(dn)
+        }
+        MemberAttribute::Member => crate::dn::normalize(value),
+    }
+}
+
+/// The keys under which a user appears as a member of groups.
+pub fn user_member_keys(user: &User) -> Vec<String> {
+    vec![crate::dn::normalize(&user.ldap_dn), user.username.to_lowercase()]
+}
+
+/// Maps a group entry; members are keyed with [`member_key`].
+pub fn map_group(repo: &Repository, entry: &Entry) -> Result<PreparedGroup, MappingError> {
+    let fail = |reason: String| MappingError { dn: entry.dn.clone(), reason };
+    let groups = &repo.groups;
+    let uuid = uuid_of(entry, &repo.users.uuid_attribute)
+        .ok_or_else(|| fail(format!("has no {} (the UUID attribute)", repo.users.uuid_attribute)))?;
+    let name_attribute = if groups.name_attribute.trim().is_empty() { "cn" } else { groups.name_attribute.as_str() };
+    let name = entry
+        .first(name_attribute)
+        .ok_or_else(|| fail(format!("has no {name_attribute} (the group name attribute)")))?
+        .to_string();
+    let mut member_keys: Vec<String> = entry
+        .values(groups.member_attribute.as_str())
+        .iter()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| member_key(groups.member_attribute, v))
+        .collect();
+    member_keys.sort();
+    member_keys.dedup();
+    let dn_key = crate::dn::normalize(&entry.dn);
+    let mut hasher = Sha256::new();
+    for part in [name.as_str(), entry.dn.as_str()].into_iter().chain(member_keys.iter().map(String::as_str)) {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    Ok(PreparedGroup { uuid, name, dn: entry.dn.clone(), dn_key, member_keys, hash: hasher.finalize().to_vec() })
+}
+
+/// Attributes to read for groups.
+pub fn group_attributes(repo: &Repository) -> Vec<String> {
+    let g = &repo.groups;
+    let name = if g.name_attribute.trim().is_empty() { "cn".to_string() } else { g.name_attribute.clone() };
+    vec![name, g.member_attribute.as_str().to_string(), repo.users.uuid_attribute.clone()]
 }
 
 #[cfg(test)]
@@ -314,5 +418,65 @@ mod tests {
         assert_eq!(u.roles, vec!["admin"]);
         assert!(u.admin);
         assert_eq!(u.groups, vec!["CN=admins,OU=Groups,DC=example,DC=org"]);
+    }
+
+    #[test]
+    fn member_keys_match_user_keys_in_every_membership_style() {
+        let user = User {
+            ldap_dn: "uid=Anna,ou=People,dc=example,dc=org".into(),
+            username: "Anna".into(),
+            ..Default::default()
+        };
+        let keys = user_member_keys(&user);
+        assert!(keys.contains(&member_key(MemberAttribute::Member, "UID=anna, OU=people,DC=Example,DC=org")));
+        assert!(
+            keys.contains(&member_key(MemberAttribute::UniqueMember, "uid=anna,ou=People,dc=example,dc=org#'0101'B"))
+        );
+        assert!(keys.contains(&member_key(MemberAttribute::MemberUid, "ANNA")));
+        assert!(!keys.contains(&member_key(MemberAttribute::MemberUid, "ann")));
+    }
+
+    #[test]
+    fn maps_groups_with_a_stable_hash() {
+        let r = repo();
+        let a = entry(
+            "cn=Ops,ou=Groups,dc=example,dc=org",
+            &[
+                ("cn", &["Ops"]),
+                ("entryUUID", &["g1"]),
+                ("member", &["uid=b,dc=example,dc=org", "uid=a,dc=example,dc=org"]),
+            ],
+        );
+        let reordered = entry(
+            "cn=Ops,ou=Groups,dc=example,dc=org",
+            &[
+                ("cn", &["Ops"]),
+                ("entryUUID", &["g1"]),
+                ("member", &["uid=a,dc=example,dc=org", "uid=b,dc=example,dc=org"]),
+            ],
+        );
+        let g = map_group(&r, &a).expect("maps");
+        assert_eq!(g.name, "Ops");
+        assert_eq!(g.member_keys, vec!["uid=a,dc=example,dc=org", "uid=b,dc=example,dc=org"]);
+        assert_eq!(g.hash, map_group(&r, &reordered).expect("maps").hash);
+        let fewer = entry(
+            "cn=Ops,ou=Groups,dc=example,dc=org",
+            &[("cn", &["Ops"]), ("entryUUID", &["g1"]), ("member", &["uid=a,dc=example,dc=org"])],
+        );
+        assert_ne!(g.hash, map_group(&r, &fewer).expect("maps").hash);
+        let nameless = entry("cn=X,dc=example,dc=org", &[("entryUUID", &["g2"])]);
+        assert!(map_group(&r, &nameless).is_err());
+    }
+
+    #[test]
+    fn reports_non_utf8_values_and_keeps_them_base64() {
+        let mut r = repo();
+        r.users.attribute_mappings.push(app::model::AttributeMapping::new("attributes.legacyName", "description"));
+        let mut e = entry("uid=a,dc=example,dc=org", &[("uid", &["a"]), ("entryUUID", &["u"])]);
+        e.bin_attrs.insert("description".into(), vec![vec![0xff, 0xfe, 0x41]]);
+        e.bin_attrs.insert("jpegphoto".into(), vec![vec![0xff, 0xd8]]);
+        assert_eq!(non_utf8_attributes(&r, &e), vec!["description"]);
+        let u = map_user(&r, &e, None).expect("maps");
+        assert_eq!(u.attributes.get("legacyName"), Some(&vec!["//5B".to_string()]));
     }
 }

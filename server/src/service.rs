@@ -298,6 +298,24 @@ impl Service {
     }
 
     /// Resumes deletions a previous process left unfinished.
+    /// A user's groups: the synchronised groups that list the user as a
+    /// member, directly or through nested groups, and the values of the
+    /// membership attribute (memberOf) read with the user. DNs, deduplicated.
+    async fn resolve_groups(&self, tenant: &str, user: &mut User) -> Result<(), AppError> {
+        let keys = crate::mapping::user_member_keys(user);
+        let memberships = self.store.memberships(tenant, &user.repository_id, &keys).await.map_err(store_err)?;
+        let mut seen: std::collections::HashSet<String> =
+            memberships.iter().map(|m| crate::dn::normalize(&m.dn)).collect();
+        let mut groups: Vec<String> = memberships.into_iter().map(|m| m.dn).collect();
+        for dn in std::mem::take(&mut user.groups) {
+            if seen.insert(crate::dn::normalize(&dn)) {
+                groups.push(dn);
+            }
+        }
+        user.groups = groups;
+        Ok(())
+    }
+
     pub async fn resume_deletions(self: &Arc<Self>) {
         match self.store.repositories_being_deleted().await {
             Ok(list) => {
@@ -497,19 +515,35 @@ impl Backend for ServicePort {
 
     async fn list_users(&self, tenant: &str, query: UserQuery) -> Result<UserList, AppError> {
         self.0.require_tenant(tenant).await?;
-        let page = query.page.unwrap_or(1);
-        let page_size = query.page_size.unwrap_or(50);
-        if page == 0 || !(1..=1000).contains(&page_size) {
-            return Err(AppError::bad_request("page starts at 1 and pageSize must be between 1 and 1000"));
-        }
-        let offset = i64::from(page - 1) * i64::from(page_size);
-        let (total, users) = self
+        let (offset, limit) = paging(&query)?;
+        let (total, mut users) = self
             .0
             .store
-            .list_users(tenant, query.repository_id.as_deref(), query.search.as_deref(), offset, i64::from(page_size))
+            .list_users(tenant, query.repository_id.as_deref(), query.search.as_deref(), offset, limit)
             .await
             .map_err(store_err)?;
+        for user in &mut users {
+            self.0.resolve_groups(tenant, user).await?;
+        }
         Ok(UserList { total_results: total, users })
+    }
+
+    async fn list_groups(&self, tenant: &str, query: UserQuery) -> Result<GroupList, AppError> {
+        self.0.require_tenant(tenant).await?;
+        let (offset, limit) = paging(&query)?;
+        let (total, groups) = self
+            .0
+            .store
+            .list_groups(tenant, query.repository_id.as_deref(), query.search.as_deref(), offset, limit)
+            .await
+            .map_err(store_err)?;
+        Ok(GroupList { total_results: total, groups })
+    }
+
+    async fn next_runs(&self, tenant: &str, id: &str) -> Result<NextRuns, AppError> {
+        let row = self.0.load_row(tenant, id).await?;
+        let repo = self.0.repository_of(tenant, &row)?;
+        Ok(crate::schedule::next_runs(&self.0, tenant, &repo, unix_now()).await)
     }
 
     async fn resync_user(&self, tenant: &str, user_id: &str) -> Result<User, AppError> {
@@ -545,11 +579,23 @@ impl Backend for ServicePort {
         self.0.require_tenant(tenant).await?;
         let not_found = || AppError::not_found(format!("user '{user_id}' does not exist"));
         let (repo, uuid) = user_id.split_once(':').ok_or_else(not_found)?;
-        self.0.store.get_user(tenant, repo, uuid).await.map_err(|e| match e {
+        let mut user = self.0.store.get_user(tenant, repo, uuid).await.map_err(|e| match e {
             StoreError::NotFound => not_found(),
             other => store_err(other),
-        })
+        })?;
+        self.0.resolve_groups(tenant, &mut user).await?;
+        Ok(user)
     }
+}
+
+/// Offset and limit of a list query (`page` from 1, `pageSize` 1..=1000, 50 by default).
+fn paging(query: &UserQuery) -> Result<(i64, i64), AppError> {
+    let page = query.page.unwrap_or(1);
+    let page_size = query.page_size.unwrap_or(50);
+    if page == 0 || !(1..=1000).contains(&page_size) {
+        return Err(AppError::bad_request("page starts at 1 and pageSize must be between 1 and 1000"));
+    }
+    Ok((i64::from(page - 1) * i64::from(page_size), i64::from(page_size)))
 }
 
 #[cfg(test)]

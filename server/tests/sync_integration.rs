@@ -27,6 +27,11 @@ async fn sync(port: &ServicePort, repo: &str, force: bool) -> SyncRun {
     wait(port, repo, &run).await
 }
 
+async fn run(port: &ServicePort, repo: &str, mode: SyncMode) -> SyncRun {
+    let run = port.start_sync("default", repo, SyncRequest { mode, force: false }).await.expect("starts");
+    wait(port, repo, &run).await
+}
+
 async fn users(port: &ServicePort, search: &str) -> app::model::UserList {
     port.list_users("default", UserQuery { search: Some(search.into()), page_size: Some(1000), ..Default::default() })
         .await
@@ -173,8 +178,11 @@ async fn an_empty_read_never_removes_users_and_changed_mode_says_it_is_not_there
     assert!(empty.message.as_deref().is_some_and(|m| m.contains("no users")));
     assert_eq!(users(&port, "").await.users.iter().filter(|u| u.enabled).count(), 20);
 
-    let changed = port.start_sync("default", "empty", SyncRequest { mode: SyncMode::Changed, force: false }).await;
-    assert!(matches!(changed, Err(AppError::BadRequest { .. })), "{changed:?}");
+    // Editing the repository dropped the sync state: a changed sync reads
+    // everything, and the same guard stops it.
+    let changed = run(&port, "empty", SyncMode::Changed).await;
+    assert_eq!((changed.state.as_str(), changed.method.as_str()), ("aborted", "paged"), "{changed:?}");
+    assert_eq!(users(&port, "").await.users.iter().filter(|u| u.enabled).count(), 20);
     assert!(matches!(
         port.start_sync("default", "missing", SyncRequest::default()).await,
         Err(AppError::NotFound { .. })
@@ -215,4 +223,190 @@ async fn single_user_resync_reads_one_entry_and_handles_its_removal() {
 
     assert!(matches!(port.resync_user("default", " ").await, Err(AppError::BadRequest { .. })));
     assert!(matches!(port.resync_user("default", "one:no-such-uuid").await, Err(AppError::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn changed_sync_reads_only_changes_by_content_synchronisation() {
+    let e = env(100).await;
+    let port = ServicePort(e.service.clone());
+    port.create_repository("default", repository(&e.slapd, "inc")).await.expect("created");
+    // Without an earlier run, a changed sync reads everything and says so.
+    let first = run(&port, "inc", SyncMode::Changed).await;
+    assert_eq!(
+        (first.state.as_str(), first.method.as_str(), first.counts.added),
+        ("succeeded", "paged", 101),
+        "{first:?}"
+    );
+    assert!(first.message.as_deref().is_some_and(|m| m.contains("no earlier successful sync")), "{first:?}");
+
+    let quiet = run(&port, "inc", SyncMode::Changed).await;
+    assert_eq!((quiet.state.as_str(), quiet.method.as_str()), ("succeeded", "syncrepl"), "{quiet:?}");
+    assert_eq!(quiet.counts, Default::default(), "nothing changed: {quiet:?}");
+
+    let base = devdir::ldif::BASE_DN;
+    e.slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nreplace: mail\nmail: chief@example.org\n",
+            devdir::ldif::user_dn(5)
+        ))
+        .expect("modify");
+    e.slapd.modify(&format!("dn: {}\nchangetype: delete\n", devdir::ldif::user_dn(6))).expect("delete");
+    e.slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modrdn\nnewrdn: uid=renamed7\ndeleteoldrdn: 1\n",
+            devdir::ldif::user_dn(7)
+        ))
+        .expect("rename");
+    e.slapd
+        .modify(&format!(
+            "dn: uid=new.hire,ou=Sales,ou=People,{base}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: new.hire\ncn: New Hire\nsn: Hire\nmail: new.hire@example.org\n"
+        ))
+        .expect("add");
+    let changed = run(&port, "inc", SyncMode::Changed).await;
+    assert_eq!((changed.state.as_str(), changed.method.as_str()), ("succeeded", "syncrepl"), "{changed:?}");
+    let c = changed.counts;
+    assert_eq!((c.seen, c.added, c.updated, c.disabled, c.deleted, c.failed), (3, 1, 2, 1, 0, 0), "{changed:?}");
+    let gone = users(&port, &devdir::ldif::username(6)).await.users.remove(0);
+    assert!(!gone.enabled, "deleted in LDAP, disabled here");
+    assert_eq!(users(&port, "renamed7").await.total_results, 1);
+    assert_eq!(users(&port, &devdir::ldif::username(7)).await.total_results, 0, "renamed, not duplicated");
+    assert_eq!(users(&port, "new.hire").await.users[0].email.as_deref(), Some("new.hire@example.org"));
+    let chief = users(&port, &devdir::ldif::username(5)).await.users.remove(0);
+    assert_eq!(chief.email.as_deref(), Some("chief@example.org"));
+
+    // A full sync afterwards agrees with what the changed sync wrote.
+    let full = run(&port, "inc", SyncMode::Full).await;
+    assert_eq!((full.counts.added, full.counts.updated, full.counts.disabled), (0, 0, 0), "{full:?}");
+
+    // With the delete policy a changed sync deletes exactly the deleted user.
+    let mut repo = port.get_repository("default", "inc").await.expect("repo");
+    repo.sync.deletion.policy = app::model::DeletionPolicyKind::Delete;
+    port.replace_repository("default", "inc", repo).await.expect("replaced");
+    run(&port, "inc", SyncMode::Full).await;
+    e.slapd.modify(&format!("dn: {}\nchangetype: delete\n", devdir::ldif::user_dn(8))).expect("delete");
+    let deleted = run(&port, "inc", SyncMode::Changed).await;
+    assert_eq!(
+        (deleted.method.as_str(), deleted.counts.deleted, deleted.counts.seen),
+        ("syncrepl", 1, 0),
+        "{deleted:?}"
+    );
+    assert_eq!(users(&port, &devdir::ldif::username(8)).await.total_results, 0);
+}
+
+#[tokio::test]
+async fn a_stale_cookie_falls_back_to_the_present_set_and_removes_what_is_gone() {
+    let e = env(40).await;
+    let port = ServicePort(e.service.clone());
+    port.create_repository("default", repository(&e.slapd, "stale")).await.expect("created");
+    run(&port, "stale", SyncMode::Full).await;
+    e.slapd.modify(&format!("dn: {}\nchangetype: delete\n", devdir::ldif::user_dn(2))).expect("delete");
+    // A cookie from before the server's session log: the server answers with
+    // the whole present set instead of the changes.
+    let store = e.service.store();
+    let mut state = store.sync_state("default", "stale").await.expect("read").expect("saved by the full run");
+    state.users_cookie = Some(b"rid=000,csn=20000101000000.000000Z#000000#000#000000".to_vec());
+    store.save_sync_state("default", "stale", &state).await.expect("saved");
+    let r = run(&port, "stale", SyncMode::Changed).await;
+    assert_eq!((r.state.as_str(), r.method.as_str()), ("succeeded", "syncrepl"), "{r:?}");
+    assert_eq!((r.counts.seen, r.counts.unchanged, r.counts.disabled), (40, 40, 1), "{r:?}");
+    assert!(!users(&port, &devdir::ldif::username(2)).await.users[0].enabled);
+}
+
+#[tokio::test]
+async fn without_content_synchronisation_changed_sync_reads_by_timestamp() {
+    let slapd = tokio::task::spawn_blocking(|| {
+        devdir::Slapd::start(devdir::Options { users: 30, content_sync: false, ..Default::default() })
+    })
+    .await
+    .expect("join")
+    .expect("slapd");
+    let e = common::env_with(slapd).await;
+    let port = ServicePort(e.service.clone());
+    port.create_repository("default", repository(&e.slapd, "ts")).await.expect("created");
+    assert_eq!(run(&port, "ts", SyncMode::Full).await.counts.added, 31);
+    e.slapd
+        .modify(&format!("dn: {}\nchangetype: modify\nreplace: mail\nmail: ts@example.org\n", devdir::ldif::user_dn(3)))
+        .expect("modify");
+    e.slapd.modify(&format!("dn: {}\nchangetype: delete\n", devdir::ldif::user_dn(4))).expect("delete");
+    let r = run(&port, "ts", SyncMode::Changed).await;
+    assert_eq!((r.state.as_str(), r.method.as_str()), ("succeeded", "timestamps"), "{r:?}");
+    assert_eq!((r.counts.updated, r.counts.added, r.counts.disabled), (1, 0, 0), "{r:?}");
+    assert!(r.message.as_deref().is_some_and(|m| m.contains("deletions are found by full syncs")), "{r:?}");
+    assert!(users(&port, &devdir::ldif::username(4)).await.users[0].enabled, "timestamps cannot see deletions");
+    let full = run(&port, "ts", SyncMode::Full).await;
+    assert_eq!(full.counts.disabled, 1, "the next full sync does: {full:?}");
+}
+
+#[tokio::test]
+async fn groups_sync_in_every_membership_style_with_nesting() {
+    let e = env(20).await;
+    let port = ServicePort(e.service.clone());
+    port.create_repository("default", repository(&e.slapd, "g")).await.expect("created");
+    let first = run(&port, "g", SyncMode::Full).await;
+    let gc = first.group_counts.expect("groups were read");
+    // 5 departments, All Staff, Admins (groupOfNames).
+    assert_eq!((gc.seen, gc.added), (7, 7), "{first:?}");
+    let groups = port.list_groups("default", UserQuery::default()).await.expect("groups");
+    assert_eq!(groups.total_results, 7);
+    let staff = groups.groups.iter().find(|g| g.name == "All Staff").expect("All Staff");
+    assert_eq!(staff.member_count, 5);
+
+    // User 0: Engineering directly, All Staff through nesting, Admins.
+    let anna = users(&port, &devdir::ldif::username(0)).await.users.remove(0);
+    let names: Vec<String> = anna.groups.iter().map(|dn| dirbridge::dn::normalize(dn)).collect();
+    for g in ["Engineering", "Admins", "All Staff"] {
+        assert!(names.contains(&dirbridge::dn::normalize(&devdir::ldif::group_dn(g))), "{g} in {:?}", anna.groups);
+    }
+    let one = users(&port, &devdir::ldif::username(1)).await.users.remove(0);
+    assert_eq!(one.groups.len(), 3, "Sales, All Staff, Admins: {:?}", one.groups);
+
+    // A membership change is picked up by a changed sync; unchanged groups are not rewritten.
+    e.slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nadd: member\nmember: {}\n",
+            devdir::ldif::group_dn("Admins"),
+            devdir::ldif::user_dn(10)
+        ))
+        .expect("add member");
+    let changed = run(&port, "g", SyncMode::Changed).await;
+    let gc = changed.group_counts.expect("groups");
+    assert_eq!((changed.method.as_str(), gc.updated, gc.added), ("syncrepl", 1, 0), "{changed:?}");
+    let ten = users(&port, &devdir::ldif::username(10)).await.users.remove(0);
+    assert!(ten.groups.iter().any(|g| g.starts_with("cn=Admins")), "{:?}", ten.groups);
+    e.slapd.modify(&format!("dn: {}\nchangetype: delete\n", devdir::ldif::group_dn("Admins"))).expect("delete group");
+    let removed = run(&port, "g", SyncMode::Changed).await;
+    assert_eq!(removed.group_counts.expect("groups").deleted, 1, "{removed:?}");
+    assert_eq!(port.list_groups("default", UserQuery::default()).await.expect("groups").total_results, 6);
+
+    // uniqueMember (with the optional unique id) and memberUid.
+    let mut unique = repository(&e.slapd, "unique");
+    unique.groups.object_classes = vec!["groupOfUniqueNames".into()];
+    unique.groups.member_attribute = app::model::MemberAttribute::UniqueMember;
+    unique.groups.membership_attribute = None;
+    port.create_repository("default", unique).await.expect("created");
+    let mut posix = repository(&e.slapd, "posix");
+    posix.groups.object_classes = vec!["posixGroup".into()];
+    posix.groups.member_attribute = app::model::MemberAttribute::MemberUid;
+    posix.groups.membership_attribute = None;
+    port.create_repository("default", posix).await.expect("created");
+    for id in ["unique", "posix"] {
+        let r = run(&port, id, SyncMode::Full).await;
+        assert_eq!(r.group_counts.expect("groups").seen, 1, "{r:?}");
+    }
+    let in_repo = |repo: &str, user: usize| {
+        let port = &port;
+        let repo = repo.to_string();
+        async move {
+            let q = UserQuery {
+                search: Some(devdir::ldif::username(user)),
+                repository_id: Some(repo),
+                ..Default::default()
+            };
+            port.list_users("default", q).await.expect("users").users.remove(0).groups
+        }
+    };
+    assert_eq!(in_repo("unique", 1).await, vec![devdir::ldif::group_dn("Auditors")]);
+    assert_eq!(in_repo("unique", 2).await, Vec::<String>::new());
+    assert_eq!(in_repo("posix", 2).await, vec![devdir::ldif::group_dn("posix-devs")]);
+    assert_eq!(in_repo("posix", 1).await, Vec::<String>::new());
 }

@@ -1,6 +1,7 @@
 //! LDAP I/O with ldap3: opening connections (servers in order, TLS with the
 //! repository's CA), the step-by-step connection test and the preview.
 
+pub mod content_sync;
 pub mod rootdse;
 pub mod tls;
 

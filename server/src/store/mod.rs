@@ -189,6 +189,15 @@ impl Store {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 1 {
+            // The user selection may have changed: the next changed sync
+            // must start from a complete read. Schedules count from now.
+            for table in ["sync_state", "schedule_state"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE tenant = ? AND repository_id = ?"))
+                    .bind(tenant)
+                    .bind(&row.id)
+                    .execute(&self.pool)
+                    .await?;
+            }
             Ok(())
         } else {
             Err(StoreError::StaleVersion)
@@ -223,11 +232,51 @@ impl Store {
     }
 
     pub async fn delete_repository_row(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["group_members", "groups", "sync_state", "schedule_state"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE tenant = ? AND repository_id = ?"))
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM repositories WHERE tenant = ? AND id = ?")
             .bind(tenant)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every active repository of every tenant (the scheduler's worklist).
+    pub async fn active_repositories(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT tenant, id FROM repositories WHERE state = 'active' ORDER BY tenant, id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    pub async fn schedule_last_fired(&self, tenant: &str, id: &str, mode: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query("SELECT last_fired FROM schedule_state WHERE tenant = ? AND repository_id = ? AND mode = ?")
+            .bind(tenant)
+            .bind(id)
+            .bind(mode)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    pub async fn set_schedule_fired(&self, tenant: &str, id: &str, mode: &str, at: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO schedule_state (tenant, repository_id, mode, last_fired) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, repository_id, mode) DO UPDATE SET last_fired = excluded.last_fired",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(mode)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -257,4 +306,5 @@ fn unique_to_conflict(e: sqlx::Error) -> StoreError {
         _ => StoreError::Db(e),
     }
 }
+pub mod groups;
 pub mod sync;

@@ -3,7 +3,7 @@
 //! seen (deletion detection without holding the directory in memory).
 
 use super::{Store, StoreError};
-use app::model::{SyncChange, SyncCounts, SyncError, SyncMode, SyncProgress, SyncRun, User};
+use app::model::{GroupCounts, SyncChange, SyncCounts, SyncError, SyncMode, SyncProgress, SyncRun, User};
 use sqlx::pool::PoolConnection;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -29,6 +29,33 @@ pub struct BatchOutcome {
     pub updated: u64,
     pub unchanged: u64,
     pub changes: Vec<SyncChange>,
+}
+
+/// Which users a removal selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Not returned by a complete read (`temp.sync_seen`).
+    Unseen,
+    /// Reported deleted by content synchronisation (`temp.sync_gone`).
+    Gone,
+}
+
+impl Removal {
+    fn condition(self) -> &'static str {
+        match self {
+            Removal::Unseen => "ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)",
+            Removal::Gone => "ldap_uuid IN (SELECT uuid FROM temp.sync_gone)",
+        }
+    }
+}
+
+/// Where the next changed sync of a repository continues from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncState {
+    pub users_cookie: Option<Vec<u8>>,
+    pub groups_cookie: Option<Vec<u8>>,
+    /// Start of the last successful run (RFC 3339).
+    pub since: String,
 }
 
 /// What deletion detection found after a complete enumeration.
@@ -91,9 +118,10 @@ impl Store {
         message: Option<&str>,
         errors: &[SyncError],
         changes: &[SyncChange],
+        group_counts: Option<&GroupCounts>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE sync_runs SET state = ?, finished_at = ?, counts = ?, progress_done = ?, progress_total = CASE WHEN ? = 'succeeded' THEN ? ELSE progress_total END, message = ?, errors = ?, changes = ? WHERE id = ?",
+            "UPDATE sync_runs SET state = ?, finished_at = ?, counts = ?, progress_done = ?, progress_total = CASE WHEN ? = 'succeeded' THEN ? ELSE progress_total END, message = ?, errors = ?, changes = ?, group_counts = ? WHERE id = ?",
         )
         .bind(state)
         .bind(now)
@@ -104,6 +132,7 @@ impl Store {
         .bind(message)
         .bind(serde_json::to_string(errors).unwrap_or_default())
         .bind(serde_json::to_string(changes).unwrap_or_default())
+        .bind(group_counts.and_then(|g| serde_json::to_string(g).ok()))
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -150,10 +179,12 @@ impl Store {
     /// A connection of its own for one sync run, with an empty seen-set.
     pub async fn sync_connection(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        sqlx::query("CREATE TEMP TABLE IF NOT EXISTS sync_seen (uuid TEXT PRIMARY KEY) WITHOUT ROWID")
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("DELETE FROM temp.sync_seen").execute(&mut *conn).await?;
+        for table in ["sync_seen", "sync_gone"] {
+            sqlx::query(&format!("CREATE TEMP TABLE IF NOT EXISTS {table} (uuid TEXT PRIMARY KEY) WITHOUT ROWID"))
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(&format!("DELETE FROM temp.{table}")).execute(&mut *conn).await?;
+        }
         Ok(conn)
     }
 
@@ -260,12 +291,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Users of the repository the run has not seen (only enabled ones count
-    /// when the policy disables).
-    pub async fn find_missing(
+    /// The users a run would remove: with `Unseen`, those a complete read did
+    /// not return; with `Gone`, those the directory reported deleted. Only
+    /// enabled ones count when the policy disables.
+    pub async fn find_removable(
         conn: &mut PoolConnection<Sqlite>,
         tenant: &str,
         repo: &str,
+        which: Removal,
         only_enabled: bool,
     ) -> Result<Missing, StoreError> {
         let stored: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE tenant = ? AND repository_id = ?")
@@ -274,31 +307,42 @@ impl Store {
             .fetch_one(&mut **conn)
             .await?
             .get(0);
-        let to_remove: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM users WHERE tenant = ? AND repository_id = ? AND (enabled = 1 OR ? = 0) AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)",
-        )
-        .bind(tenant)
-        .bind(repo)
-        .bind(only_enabled)
-        .fetch_one(&mut **conn)
-        .await?
-        .get(0);
+        let sql = format!(
+            "SELECT COUNT(*) FROM users WHERE tenant = ? AND repository_id = ? AND (enabled = 1 OR ? = 0) AND {}",
+            which.condition()
+        );
+        let to_remove: i64 =
+            sqlx::query(&sql).bind(tenant).bind(repo).bind(only_enabled).fetch_one(&mut **conn).await?.get(0);
         Ok(Missing { stored: stored as u64, to_remove: to_remove as u64 })
     }
 
-    /// Disables or deletes the users the run has not seen; returns the changes (first ones) and the count.
-    pub async fn remove_missing(
+    /// Records UUIDs the directory reported deleted (or moved out of scope).
+    pub async fn mark_gone(conn: &mut PoolConnection<Sqlite>, uuids: &[String]) -> Result<(), StoreError> {
+        for chunk in uuids.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO temp.sync_gone (uuid) ");
+            q.push_values(chunk, |mut b, u| {
+                b.push_bind(u);
+            });
+            q.build().execute(&mut **conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Disables or deletes the selected users; returns the count and the first changes.
+    pub async fn remove_users(
         conn: &mut PoolConnection<Sqlite>,
         tenant: &str,
         repo: &str,
+        which: Removal,
         delete: bool,
         now: &str,
         want_changes: usize,
     ) -> Result<(u64, Vec<SyncChange>), StoreError> {
         let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-        let sample = sqlx::query(
-            "SELECT username, ldap_dn FROM users WHERE tenant = ? AND repository_id = ? AND (enabled = 1 OR ? = 1) AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen) LIMIT ?",
-        )
+        let cond = which.condition();
+        let sample = sqlx::query(&format!(
+            "SELECT username, ldap_dn FROM users WHERE tenant = ? AND repository_id = ? AND (enabled = 1 OR ? = 1) AND {cond} LIMIT ?"
+        ))
         .bind(tenant)
         .bind(repo)
         .bind(delete)
@@ -316,13 +360,43 @@ impl Store {
             })
             .collect();
         let sql = if delete {
-            "DELETE FROM users WHERE tenant = ?2 AND repository_id = ?3 AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)".to_string()
+            format!("DELETE FROM users WHERE tenant = ?2 AND repository_id = ?3 AND {cond}")
         } else {
-            format!("{DISABLE_USERS} WHERE tenant = ?2 AND repository_id = ?3 AND enabled = 1 AND ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)")
+            format!("{DISABLE_USERS} WHERE tenant = ?2 AND repository_id = ?3 AND enabled = 1 AND {cond}")
         };
         let n = sqlx::query(&sql).bind(now).bind(tenant).bind(repo).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         Ok((n, changes))
+    }
+
+    pub async fn sync_state(&self, tenant: &str, repo: &str) -> Result<Option<SyncState>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT users_cookie, groups_cookie, since FROM sync_state WHERE tenant = ? AND repository_id = ?",
+        )
+        .bind(tenant)
+        .bind(repo)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| SyncState { users_cookie: r.get(0), groups_cookie: r.get(1), since: r.get(2) }))
+    }
+
+    pub async fn save_sync_state(&self, tenant: &str, repo: &str, state: &SyncState) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_state (tenant, repository_id, users_cookie, groups_cookie, since) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, repository_id) DO UPDATE SET users_cookie = excluded.users_cookie, groups_cookie = excluded.groups_cookie, since = excluded.since",
+        )
+        .bind(tenant)
+        .bind(repo)
+        .bind(&state.users_cookie)
+        .bind(&state.groups_cookie)
+        .bind(&state.since)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_run_method(&self, id: i64, method: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sync_runs SET method = ? WHERE id = ?").bind(method).bind(id).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Users of a tenant from the store, optionally filtered.
@@ -342,8 +416,7 @@ impl Store {
                 q.push(" AND repository_id = ").push_bind(r.to_string());
             }
             if let Some(s) = search.filter(|s| !s.is_empty()) {
-                let pattern = format!("{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-                q.push(" AND username LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
+                q.push(" AND username LIKE ").push_bind(like_prefix(s)).push(" ESCAPE '\\'");
             }
         }
         let total: i64 = count.build().fetch_one(&self.pool).await?.get(0);
@@ -401,6 +474,11 @@ impl Store {
     }
 }
 
+/// A LIKE pattern (with `ESCAPE '\\'`) matching values that start with `s`.
+pub fn like_prefix(s: &str) -> String {
+    format!("{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+}
+
 /// Top-level fields (and attribute names) whose values differ between two user bodies.
 fn changed_fields(old: &str, new: &str) -> Vec<String> {
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
@@ -429,8 +507,8 @@ fn changed_fields(old: &str, new: &str) -> Vec<String> {
     out
 }
 
-const RUN_COLUMNS_BY_REPO: &str = "SELECT id, repository_id, mode, method, state, started_at, finished_at, counts, progress_done, progress_total, message, errors, changes FROM sync_runs WHERE tenant = ? AND repository_id = ? ORDER BY id DESC LIMIT ?";
-const RUN_COLUMNS_BY_ID: &str = "SELECT id, repository_id, mode, method, state, started_at, finished_at, counts, progress_done, progress_total, message, errors, changes FROM sync_runs WHERE tenant = ? AND repository_id = ? AND id = ?";
+const RUN_COLUMNS_BY_REPO: &str = "SELECT id, repository_id, mode, method, state, started_at, finished_at, counts, progress_done, progress_total, message, errors, changes, group_counts FROM sync_runs WHERE tenant = ? AND repository_id = ? ORDER BY id DESC LIMIT ?";
+const RUN_COLUMNS_BY_ID: &str = "SELECT id, repository_id, mode, method, state, started_at, finished_at, counts, progress_done, progress_total, message, errors, changes, group_counts FROM sync_runs WHERE tenant = ? AND repository_id = ? AND id = ?";
 
 fn run_of(r: &sqlx::sqlite::SqliteRow) -> SyncRun {
     SyncRun {
@@ -446,6 +524,7 @@ fn run_of(r: &sqlx::sqlite::SqliteRow) -> SyncRun {
         message: r.get(10),
         errors: serde_json::from_str(r.get::<&str, _>(11)).unwrap_or_default(),
         changes: serde_json::from_str(r.get::<&str, _>(12)).unwrap_or_default(),
+        group_counts: r.get::<Option<&str>, _>(13).and_then(|g| serde_json::from_str(g).ok()),
     }
 }
 

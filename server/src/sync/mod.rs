@@ -1,18 +1,24 @@
-//! The sync engine: full synchronisation of a repository's users into the
-//! store. One run per repository at a time; a run that does not enumerate the
-//! directory completely never removes anyone.
+//! The sync engine: full and changed synchronisation of a repository's users
+//! and groups into the store. One run per repository at a time; a run that
+//! does not read the directory completely never removes anyone.
 
 pub mod plan;
 
+use crate::ldap::content_sync::{self, SyncItem};
 use crate::ldap::{self, Secrets};
 use crate::mapping::{self, Entry};
 use crate::service::now_rfc3339;
-use crate::store::sync::{PreparedUser, MAX_SAMPLES};
+use crate::store::sync::{PreparedUser, Removal, SyncState, MAX_SAMPLES};
 use crate::store::Store;
 use app::error::AppError;
-use app::model::{DeletionPolicyKind, Repository, SyncChange, SyncCounts, SyncError, SyncMode, SyncRequest};
-use ldap3::adapters::{EntriesOnly, PagedResults};
-use ldap3::SearchEntry;
+use app::model::{
+    DeletionPolicyKind, GroupCounts, Repository, SyncChange, SyncCounts, SyncError, SyncMode, SyncRequest,
+};
+use ldap3::adapters::{Adapter, PagedResults};
+use ldap3::{Ldap, SearchEntry, SearchStream};
+use plan::Method;
+use sqlx::pool::PoolConnection;
+use sqlx::Sqlite;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -41,6 +47,10 @@ struct Outcome {
     message: Option<String>,
 }
 
+fn failed(message: String) -> Outcome {
+    Outcome { state: "failed", message: Some(message) }
+}
+
 impl SyncEngine {
     pub fn new(store: Store) -> Arc<SyncEngine> {
         Arc::new(SyncEngine { store, running: Mutex::new(HashSet::new()) })
@@ -58,11 +68,6 @@ impl SyncEngine {
         secrets: Secrets,
         request: SyncRequest,
     ) -> Result<i64, AppError> {
-        if request.mode == SyncMode::Changed {
-            return Err(AppError::bad_request(
-                "changed (incremental) sync is not available yet; run a full sync (mode \"full\")",
-            ));
-        }
         let key = (tenant.to_string(), repo.id.clone());
         {
             let mut running = self.running.lock().map_err(|_| AppError::internal("sync state poisoned"))?;
@@ -71,7 +76,7 @@ impl SyncEngine {
             }
         }
         let guard = RunningGuard { engine: self.clone(), key };
-        let run_id = match self.store.insert_run(tenant, &repo.id, request.mode, "paged", &now_rfc3339()).await {
+        let run_id = match self.store.insert_run(tenant, &repo.id, request.mode, "pending", &now_rfc3339()).await {
             Ok(id) => id,
             Err(e) => {
                 tracing::error!(error = %e, "sync run could not be recorded");
@@ -82,55 +87,175 @@ impl SyncEngine {
         let tenant = tenant.to_string();
         tokio::spawn(async move {
             let _guard = guard;
-            engine.run_full(&tenant, &repo, &secrets, run_id, request.force).await;
+            engine.run(&tenant, &repo, &secrets, run_id, request).await;
         });
         Ok(run_id)
     }
 
-    async fn run_full(&self, tenant: &str, repo: &Repository, secrets: &Secrets, run_id: i64, force: bool) {
-        let mut counts = SyncCounts::default();
-        let mut errors: Vec<SyncError> = Vec::new();
-        let mut changes: Vec<SyncChange> = Vec::new();
-        tracing::info!(tenant, repository = repo.id, run = run_id, "full sync started");
-        let outcome =
-            self.full_enumeration(tenant, repo, secrets, run_id, force, &mut counts, &mut errors, &mut changes).await;
+    async fn run(&self, tenant: &str, repo: &Repository, secrets: &Secrets, run_id: i64, request: SyncRequest) {
+        tracing::info!(tenant, repository = repo.id, run = run_id, mode = ?request.mode, "sync started");
+        let mut run = match Run::open(&self.store, tenant, repo, run_id, request.force).await {
+            Ok(r) => r,
+            Err(m) => {
+                let counts = SyncCounts::default();
+                let _ =
+                    self.store.finish_run(run_id, "failed", &now_rfc3339(), &counts, Some(&m), &[], &[], None).await;
+                return;
+            }
+        };
+        let outcome = run.execute(secrets, request).await;
         if let Err(e) = self
             .store
-            .finish_run(run_id, outcome.state, &now_rfc3339(), &counts, outcome.message.as_deref(), &errors, &changes)
+            .finish_run(
+                run_id,
+                outcome.state,
+                &now_rfc3339(),
+                &run.counts,
+                outcome.message.as_deref(),
+                &run.errors,
+                &run.changes,
+                run.group_counts.as_ref(),
+            )
             .await
         {
             tracing::error!(error = %e, run = run_id, "sync run could not be finished in the store");
         }
+        let c = &run.counts;
         tracing::info!(
             tenant,
             repository = repo.id,
             run = run_id,
             state = outcome.state,
-            seen = counts.seen,
-            added = counts.added,
-            updated = counts.updated,
-            unchanged = counts.unchanged,
-            disabled = counts.disabled,
-            deleted = counts.deleted,
-            failed = counts.failed,
+            seen = c.seen,
+            added = c.added,
+            updated = c.updated,
+            unchanged = c.unchanged,
+            disabled = c.disabled,
+            deleted = c.deleted,
+            failed = c.failed,
             message = outcome.message.as_deref().unwrap_or(""),
-            "full sync finished"
+            "sync finished"
         );
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    async fn full_enumeration(
-        &self,
-        tenant: &str,
+/// A directory read as a stream of items, paged or by content synchronisation.
+struct Reader {
+    stream: SearchStream<'static, String, Vec<String>>,
+}
+
+type Adapters = Vec<Box<dyn Adapter<'static, String, Vec<String>>>>;
+
+impl Reader {
+    async fn open(
+        ldap: &mut Ldap,
         repo: &Repository,
-        secrets: &Secrets,
+        base: &str,
+        scope: ldap3::Scope,
+        filter: &str,
+        attrs: Vec<String>,
+        cookie: Option<Option<Vec<u8>>>,
+    ) -> Result<Reader, String> {
+        let page_size = repo.sync.page_size.clamp(1, 10_000) as i32;
+        // OpenLDAP silently truncates a content-sync search that is also paged:
+        // content sync reads without paging (its results are the changes only).
+        let adapters: Adapters = match cookie {
+            Some(_) => Vec::new(),
+            None => vec![Box::new(PagedResults::new(page_size))],
+        };
+        let mut ldap = ldap.with_timeout(ldap::timeout_of(repo));
+        if let Some(cookie) = cookie {
+            ldap = ldap.with_controls(content_sync::request(cookie));
+        }
+        let stream = ldap
+            .streaming_search_with(adapters, base, scope, filter, attrs)
+            .await
+            .map_err(|e| format!("search: {}", ldap::describe_ldap_error(&e)))?;
+        Ok(Reader { stream })
+    }
+
+    async fn next(&mut self) -> Result<Option<SyncItem>, String> {
+        match self.stream.next().await {
+            Ok(Some(raw)) => content_sync::classify_any(raw).map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                let _ = self.stream.finish().await;
+                Err(format!("the directory stopped answering mid-run: {}", ldap::describe_ldap_error(&e)))
+            }
+        }
+    }
+
+    /// Ends the read: the Sync Done cookie and refreshDeletes flag, if any.
+    async fn finish(mut self) -> Result<(Option<Vec<u8>>, bool), String> {
+        let result = self.stream.finish().await;
+        if result.rc != 0 {
+            return Err(format!(
+                "the search did not complete: {}",
+                ldap::describe_ldap_error(&ldap3::LdapError::LdapResult { result })
+            ));
+        }
+        content_sync::sync_done(&result.ctrls)
+    }
+}
+
+/// One run's working state: its store connection, counts and samples.
+struct Run<'a> {
+    store: &'a Store,
+    tenant: &'a str,
+    repo: &'a Repository,
+    run_id: i64,
+    started: String,
+    db: PoolConnection<Sqlite>,
+    batch: Vec<Entry>,
+    counts: SyncCounts,
+    errors: Vec<SyncError>,
+    changes: Vec<SyncChange>,
+    /// Entries that could not be mapped and whose UUID is unknown: removal of
+    /// unseen users cannot be trusted then, so it is skipped.
+    unidentified: u64,
+    group_counts: Option<GroupCounts>,
+    /// Removes users even beyond maxDeletePercent (this run only).
+    force: bool,
+}
+
+impl<'a> Run<'a> {
+    async fn open(
+        store: &'a Store,
+        tenant: &'a str,
+        repo: &'a Repository,
         run_id: i64,
         force: bool,
-        counts: &mut SyncCounts,
-        errors: &mut Vec<SyncError>,
-        changes: &mut Vec<SyncChange>,
-    ) -> Outcome {
-        let failed = |message: String| Outcome { state: "failed", message: Some(message) };
+    ) -> Result<Run<'a>, String> {
+        let db = store.sync_connection().await.map_err(|e| format!("store: {e}"))?;
+        Ok(Run {
+            store,
+            tenant,
+            repo,
+            run_id,
+            started: now_rfc3339(),
+            db,
+            batch: Vec::new(),
+            counts: SyncCounts::default(),
+            errors: Vec::new(),
+            changes: Vec::new(),
+            unidentified: 0,
+            group_counts: None,
+            force,
+        })
+    }
+
+    fn page_size(&self) -> usize {
+        self.repo.sync.page_size.clamp(1, 10_000) as usize
+    }
+
+    fn error(&mut self, dn: String, message: String) {
+        if self.errors.len() < MAX_SAMPLES {
+            self.errors.push(SyncError { dn, message });
+        }
+    }
+
+    async fn execute(&mut self, secrets: &Secrets, request: SyncRequest) -> Outcome {
+        let repo = self.repo;
         let mut conn = match ldap::connect(repo).await {
             Ok(c) => c,
             Err((f, _)) => return failed(format!("connect: {}", f.into_message())),
@@ -138,170 +263,318 @@ impl SyncEngine {
         if let Err(m) = ldap::bind(&mut conn.ldap, repo, secrets).await {
             return failed(format!("bind: {m}"));
         }
-        let mut db = match self.store.sync_connection().await {
-            Ok(c) => c,
+        let ldap = &mut conn.ldap;
+        let state = match self.store.sync_state(self.tenant, &repo.id).await {
+            Ok(s) => s,
             Err(e) => return failed(format!("store: {e}")),
         };
-        let filter = crate::filter::user_filter(&repo.users.object_classes, &repo.users.filters, None);
-        let page_size = repo.sync.page_size.clamp(1, 10_000) as i32;
-        let adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> =
-            vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(page_size))];
-        let mut stream = match conn
-            .ldap
-            .with_timeout(ldap::timeout_of(repo))
-            .streaming_search_with(
-                adapters,
-                repo.users.effective_users_dn(),
-                ldap::scope_of(repo),
-                &filter,
-                ldap::user_attributes(repo),
-            )
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => return failed(format!("search: {}", ldap::describe_ldap_error(&e))),
-        };
-        let now = now_rfc3339();
-        let mut batch: Vec<Entry> = Vec::with_capacity(page_size as usize);
-        // Entries that could not be mapped and whose UUID is unknown: deletion
-        // detection cannot be trusted then, so it is skipped.
-        let mut unidentified = 0u64;
-        loop {
-            let next = stream.next().await;
-            match next {
-                Ok(Some(raw)) => {
-                    let e = SearchEntry::construct(raw);
-                    batch.push(Entry::new(e.dn, e.attrs, e.bin_attrs));
-                    if batch.len() >= page_size as usize {
-                        if let Err(m) = self
-                            .flush(tenant, repo, &mut db, &mut batch, &now, counts, errors, changes, &mut unidentified)
-                            .await
-                        {
-                            return failed(m);
-                        }
-                        let _ = self.store.update_run_progress(run_id, counts, counts.seen).await;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = stream.finish().await;
-                    return failed(format!(
-                        "the directory stopped answering mid-run: {}; nobody was removed",
-                        ldap::describe_ldap_error(&e)
-                    ));
+        let stored_cookie = state.as_ref().and_then(|s| s.users_cookie.clone());
+        // The cookie a complete read continues from is taken before the read,
+        // so changes made while it runs are replayed by the next changed sync.
+        // Taking it also proves the server really offers content sync: some
+        // list the control in the RootDSE without the provider configured.
+        let mut has_content_sync = content_sync::supported(ldap, repo).await;
+        let mut start_cookie = None;
+        if has_content_sync && !(request.mode == SyncMode::Changed && stored_cookie.is_some()) {
+            match content_sync::current_cookie(ldap, repo, repo.users.effective_users_dn()).await {
+                Ok(c) => start_cookie = c,
+                Err(m) => {
+                    tracing::info!(repository = repo.id, error = %m, "content synchronisation not usable");
+                    has_content_sync = false;
                 }
             }
         }
-        let result = stream.finish().await;
-        if result.rc != 0 {
-            return failed(format!(
-                "the search did not complete: {}; nobody was removed",
-                ldap::describe_ldap_error(&ldap3::LdapError::LdapResult { result })
+        let (method, note) = plan::choose_method(request.mode, state.as_ref(), has_content_sync);
+        let _ = self.store.set_run_method(self.run_id, method.label()).await;
+        if method != Method::Paged {
+            start_cookie = None;
+        }
+        let user_filter = crate::filter::user_filter(&repo.users.object_classes, &repo.users.filters, None);
+        // A cookie from before a complete read is a safe place to continue
+        // from: changes after it are replayed, at worst twice.
+        let mut next_state = SyncState {
+            users_cookie: start_cookie.clone(),
+            groups_cookie: start_cookie.clone().or(stored_cookie.clone()),
+            since: self.started.clone(),
+        };
+        let mut messages: Vec<String> = note.into_iter().collect();
+
+        // Users.
+        let users = match method {
+            Method::Paged => self.read_users(ldap, &user_filter, None, true).await.map(|_| None),
+            Method::ContentSync => {
+                let cookie = stored_cookie.clone();
+                self.read_users(ldap, &user_filter, Some(cookie.clone()), false).await.map(|c| c.or(cookie))
+            }
+            Method::Timestamps => {
+                let since = state.as_ref().map(|s| s.since.clone()).unwrap_or_default();
+                match plan::changed_since_filter(&user_filter, &since) {
+                    // Sees only changed entries: removes nobody.
+                    Ok(f) => self.read_users(ldap, &f, None, false).await.map(|_| None),
+                    Err(m) => Err(failed(m)),
+                }
+            }
+        };
+        match users {
+            Ok(Some(cookie)) => next_state.users_cookie = Some(cookie),
+            Ok(None) => {}
+            Err(outcome) => return outcome,
+        }
+        if self.unidentified > 0 {
+            messages.push(format!(
+                "{} entries had no {} and could not be identified; removal of missing users was skipped",
+                self.unidentified, repo.users.uuid_attribute
             ));
         }
-        if let Err(m) =
-            self.flush(tenant, repo, &mut db, &mut batch, &now, counts, errors, changes, &mut unidentified).await
-        {
-            return failed(m);
-        }
-        let _ = conn.ldap.unbind().await;
 
-        if unidentified > 0 {
-            return Outcome {
-                state: "succeeded",
-                message: Some(format!(
-                    "{unidentified} entries had no {} and could not be identified; removal of missing users was skipped",
-                    repo.users.uuid_attribute
-                )),
+        // Groups (when the repository maps any).
+        if !repo.groups.object_classes.is_empty() {
+            let previous = state.as_ref().and_then(|s| s.groups_cookie.clone());
+            let cookie = match (method, previous) {
+                (Method::ContentSync, Some(c)) => Some(Some(c)),
+                _ => None,
             };
-        }
-        let delete = repo.sync.deletion.policy == DeletionPolicyKind::Delete;
-        let missing = match Store::find_missing(&mut db, tenant, &repo.id, !delete).await {
-            Ok(m) => m,
-            Err(e) => return failed(format!("store: {e}")),
-        };
-        if let Err(reason) = plan::removal_allowed(
-            missing.stored,
-            missing.to_remove,
-            counts.seen,
-            repo.sync.deletion.max_delete_percent,
-            force,
-        ) {
-            return Outcome { state: "aborted", message: Some(reason) };
-        }
-        if missing.to_remove > 0 {
-            match Store::remove_missing(
-                &mut db,
-                tenant,
-                &repo.id,
-                delete,
-                &now,
-                MAX_SAMPLES.saturating_sub(changes.len()),
-            )
-            .await
-            {
-                Ok((n, removed)) => {
-                    if delete {
-                        counts.deleted = n;
-                    } else {
-                        counts.disabled = n;
-                    }
-                    changes.extend(removed);
+            let used = cookie.clone().flatten();
+            match self.read_groups(ldap, cookie).await {
+                Ok(new_cookie) => next_state.groups_cookie = new_cookie.or(used).or(next_state.groups_cookie),
+                Err(m) => {
+                    messages.push(format!("users were synchronised, but reading groups failed: {m}"));
+                    return Outcome { state: "failed", message: Some(messages.join("; ")) };
                 }
-                Err(e) => return failed(format!("store: {e}")),
             }
         }
-        Outcome { state: "succeeded", message: None }
+        let _ = ldap.unbind().await;
+
+        if let Err(e) = self.store.save_sync_state(self.tenant, &repo.id, &next_state).await {
+            tracing::error!(error = %e, repository = repo.id, "sync state could not be saved");
+        }
+        Outcome { state: "succeeded", message: (!messages.is_empty()).then(|| messages.join("; ")) }
     }
 
-    /// Maps and writes one batch; the batch is emptied.
-    #[allow(clippy::too_many_arguments)]
-    async fn flush(
-        &self,
-        tenant: &str,
-        repo: &Repository,
-        db: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
-        batch: &mut Vec<Entry>,
-        now: &str,
-        counts: &mut SyncCounts,
-        errors: &mut Vec<SyncError>,
-        changes: &mut Vec<SyncChange>,
-        unidentified: &mut u64,
+    /// Reads users (paged, or by content sync from `cookie`), writes them and
+    /// removes the ones the directory no longer has: after a `complete` read
+    /// those it did not return, after a content sync those it reported gone.
+    /// Returns the new cookie.
+    async fn read_users(
+        &mut self,
+        ldap: &mut Ldap,
+        filter: &str,
+        cookie: Option<Option<Vec<u8>>>,
+        complete: bool,
+    ) -> Result<Option<Vec<u8>>, Outcome> {
+        let repo = self.repo;
+        let content_sync = cookie.is_some();
+        let mut reader = Reader::open(
+            ldap,
+            repo,
+            repo.users.effective_users_dn(),
+            ldap::scope_of(repo),
+            filter,
+            ldap::user_attributes(repo),
+            cookie,
+        )
+        .await
+        .map_err(failed)?;
+        let nobody = |m: String| failed(format!("{m}; nobody was removed"));
+        let mut present_phase = false;
+        let mut gone = 0u64;
+        loop {
+            match reader.next().await.map_err(nobody)? {
+                Some(SyncItem::Changed(raw)) => {
+                    let e = SearchEntry::construct(raw);
+                    self.batch.push(Entry::new(e.dn, e.attrs, e.bin_attrs));
+                    if self.batch.len() >= self.page_size() {
+                        self.flush().await.map_err(nobody)?;
+                    }
+                }
+                Some(SyncItem::Present(uuids)) => {
+                    present_phase = true;
+                    self.counts.seen += uuids.len() as u64;
+                    self.counts.unchanged += uuids.len() as u64;
+                    Store::mark_seen(&mut self.db, &uuids).await.map_err(|e| nobody(format!("store: {e}")))?;
+                }
+                Some(SyncItem::Deleted(uuids)) => {
+                    gone += uuids.len() as u64;
+                    Store::mark_gone(&mut self.db, &uuids).await.map_err(|e| nobody(format!("store: {e}")))?;
+                }
+                Some(SyncItem::Other) => {}
+                None => break,
+            }
+        }
+        let (new_cookie, refresh_deletes) = reader.finish().await.map_err(nobody)?;
+        self.flush().await.map_err(nobody)?;
+
+        let which = if !content_sync {
+            complete.then_some(Removal::Unseen)
+        } else if refresh_deletes && !present_phase {
+            (gone > 0).then_some(Removal::Gone)
+        } else if present_phase || self.counts.seen > 0 {
+            // A present phase (e.g. a cookie too old for the server's session
+            // log): whatever was not reported is gone.
+            Some(Removal::Unseen)
+        } else {
+            None
+        };
+        if let Some(which) = which {
+            if which == Removal::Unseen && self.unidentified > 0 {
+                return Ok(new_cookie);
+            }
+            self.remove_users(which).await?;
+        }
+        Ok(new_cookie)
+    }
+
+    /// Disables or deletes users per the repository's policy, within the
+    /// max-delete guard.
+    async fn remove_users(&mut self, which: Removal) -> Result<(), Outcome> {
+        let force = self.force;
+        let repo = self.repo;
+        let delete = repo.sync.deletion.policy == DeletionPolicyKind::Delete;
+        let store_err = |e: crate::store::StoreError| failed(format!("store: {e}"));
+        let missing =
+            Store::find_removable(&mut self.db, self.tenant, &repo.id, which, !delete).await.map_err(store_err)?;
+        // Content sync reports deletions explicitly, so an otherwise empty
+        // answer is not suspicious there; the percentage guard still applies.
+        let seen = if which == Removal::Gone { self.counts.seen.max(1) } else { self.counts.seen };
+        plan::removal_allowed(missing.stored, missing.to_remove, seen, repo.sync.deletion.max_delete_percent, force)
+            .map_err(|reason| Outcome { state: "aborted", message: Some(reason) })?;
+        if missing.to_remove == 0 {
+            return Ok(());
+        }
+        let want = MAX_SAMPLES.saturating_sub(self.changes.len());
+        let (n, removed) = Store::remove_users(&mut self.db, self.tenant, &repo.id, which, delete, &self.started, want)
+            .await
+            .map_err(store_err)?;
+        if delete {
+            self.counts.deleted += n;
+        } else {
+            self.counts.disabled += n;
+        }
+        self.changes.extend(removed);
+        Ok(())
+    }
+
+    /// Maps and writes the pending batch.
+    async fn flush(&mut self) -> Result<(), String> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let repo = self.repo;
+        let mut prepared = Vec::with_capacity(self.batch.len());
+        let mut seen = Vec::with_capacity(self.batch.len());
+        let batch = std::mem::take(&mut self.batch);
+        for entry in &batch {
+            self.counts.seen += 1;
+            for attribute in mapping::non_utf8_attributes(repo, entry) {
+                self.error(
+                    entry.dn.clone(),
+                    format!("{attribute} has a value that is not UTF-8 text; it was stored base64-encoded"),
+                );
+            }
+            match mapping::map_user(repo, entry, None) {
+                Ok(user) => {
+                    seen.push(user.ldap_uuid.clone());
+                    prepared.push(plan::prepare(user, &self.started));
+                }
+                Err(e) => {
+                    self.counts.failed += 1;
+                    match mapping::uuid_of(entry, &repo.users.uuid_attribute) {
+                        Some(uuid) => seen.push(uuid),
+                        None => self.unidentified += 1,
+                    }
+                    self.error(e.dn, e.reason);
+                }
+            }
+        }
+        let prepared: Vec<PreparedUser> = plan::drop_duplicate_usernames(prepared, &mut self.counts, &mut self.errors);
+        Store::mark_seen(&mut self.db, &seen).await.map_err(|e| format!("store: {e}"))?;
+        let want = MAX_SAMPLES.saturating_sub(self.changes.len());
+        let outcome = Store::write_batch(&mut self.db, self.tenant, &repo.id, &prepared, &self.started, want)
+            .await
+            .map_err(|e| format!("store: {e}"))?;
+        self.counts.added += outcome.added;
+        self.counts.updated += outcome.updated;
+        self.counts.unchanged += outcome.unchanged;
+        self.changes.extend(outcome.changes);
+        let _ = self.store.update_run_progress(self.run_id, &self.counts, self.counts.seen).await;
+        Ok(())
+    }
+
+    /// Reads groups (completely, or by content sync from `cookie`) and writes
+    /// them with their members. Returns the new cookie.
+    async fn read_groups(
+        &mut self,
+        ldap: &mut Ldap,
+        cookie: Option<Option<Vec<u8>>>,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let repo = self.repo;
+        let content_sync = cookie.is_some();
+        let base = repo.groups.groups_dn.clone().unwrap_or_else(|| repo.users.base_dn.clone());
+        let filter = crate::filter::user_filter(&repo.groups.object_classes, &[], None);
+        Store::start_group_read(&mut self.db).await.map_err(|e| format!("store: {e}"))?;
+        let mut reader =
+            Reader::open(ldap, repo, &base, ldap3::Scope::Subtree, &filter, mapping::group_attributes(repo), cookie)
+                .await?;
+        let mut counts = GroupCounts::default();
+        let mut batch = Vec::new();
+        let mut present_phase = false;
+        let mut gone = false;
+        while let Some(item) = reader.next().await? {
+            match item {
+                SyncItem::Changed(raw) => {
+                    let e = SearchEntry::construct(raw);
+                    let entry = Entry::new(e.dn, e.attrs, e.bin_attrs);
+                    match mapping::map_group(repo, &entry) {
+                        Ok(g) => batch.push(g),
+                        Err(e) => self.error(e.dn, e.reason),
+                    }
+                    if batch.len() >= self.page_size() {
+                        self.write_groups(&mut batch, &mut counts).await?;
+                    }
+                }
+                SyncItem::Present(uuids) => {
+                    present_phase = true;
+                    counts.seen += uuids.len() as u64;
+                    counts.unchanged += uuids.len() as u64;
+                    Store::mark_groups(&mut self.db, &uuids, false).await.map_err(|e| format!("store: {e}"))?;
+                }
+                SyncItem::Deleted(uuids) => {
+                    gone = true;
+                    Store::mark_groups(&mut self.db, &uuids, true).await.map_err(|e| format!("store: {e}"))?;
+                }
+                SyncItem::Other => {}
+            }
+        }
+        let (new_cookie, refresh_deletes) = reader.finish().await?;
+        self.write_groups(&mut batch, &mut counts).await?;
+        let complete = !content_sync || present_phase || !refresh_deletes;
+        if complete && counts.seen > 0 {
+            counts.deleted = Store::remove_groups(&mut self.db, self.tenant, &repo.id, false)
+                .await
+                .map_err(|e| format!("store: {e}"))?;
+        } else if gone {
+            counts.deleted = Store::remove_groups(&mut self.db, self.tenant, &repo.id, true)
+                .await
+                .map_err(|e| format!("store: {e}"))?;
+        }
+        self.group_counts = Some(counts);
+        Ok(new_cookie)
+    }
+
+    async fn write_groups(
+        &mut self,
+        batch: &mut Vec<crate::store::groups::PreparedGroup>,
+        counts: &mut GroupCounts,
     ) -> Result<(), String> {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut prepared = Vec::with_capacity(batch.len());
-        let mut seen = Vec::with_capacity(batch.len());
-        for entry in batch.drain(..) {
-            counts.seen += 1;
-            match mapping::map_user(repo, &entry, None) {
-                Ok(user) => {
-                    seen.push(user.ldap_uuid.clone());
-                    prepared.push(plan::prepare(user, now));
-                }
-                Err(e) => {
-                    counts.failed += 1;
-                    match mapping::uuid_of(&entry, &repo.users.uuid_attribute) {
-                        Some(uuid) => seen.push(uuid),
-                        None => *unidentified += 1,
-                    }
-                    if errors.len() < MAX_SAMPLES {
-                        errors.push(SyncError { dn: e.dn, message: e.reason });
-                    }
-                }
-            }
-        }
-        let prepared: Vec<PreparedUser> = plan::drop_duplicate_usernames(prepared, counts, errors);
-        Store::mark_seen(db, &seen).await.map_err(|e| format!("store: {e}"))?;
-        let outcome =
-            Store::write_batch(db, tenant, &repo.id, &prepared, now, MAX_SAMPLES.saturating_sub(changes.len()))
-                .await
-                .map_err(|e| format!("store: {e}"))?;
-        counts.added += outcome.added;
-        counts.updated += outcome.updated;
-        counts.unchanged += outcome.unchanged;
-        changes.extend(outcome.changes);
+        let uuids: Vec<String> = batch.iter().map(|g| g.uuid.clone()).collect();
+        Store::mark_groups(&mut self.db, &uuids, false).await.map_err(|e| format!("store: {e}"))?;
+        Store::write_groups(&mut self.db, self.tenant, &self.repo.id, batch, &self.started, counts)
+            .await
+            .map_err(|e| format!("store: {e}"))?;
+        batch.clear();
         Ok(())
     }
 }

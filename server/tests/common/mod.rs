@@ -21,6 +21,11 @@ pub async fn env(users: usize) -> Env {
         .await
         .expect("join")
         .expect("slapd starts");
+    env_with(slapd).await
+}
+
+/// A dirbridge service next to an already started slapd.
+pub async fn env_with(slapd: Slapd) -> Env {
     let data = tempfile::tempdir().expect("tempdir");
     let config = Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
