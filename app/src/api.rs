@@ -104,10 +104,29 @@ pub async fn preview_users(draft: Repository, stored_id: Option<String>) -> Resu
 }
 
 #[server(prefix = "/_sfn", endpoint = "start_sync")]
-pub async fn start_sync(id: String, force: bool) -> Result<String, AppError> {
-    use crate::model::{SyncMode, SyncRequest};
+pub async fn start_sync(id: String, mode: crate::model::SyncMode, force: bool) -> Result<String, AppError> {
+    use crate::model::SyncRequest;
+    respond(async { backend()?.start_sync(CONSOLE_TENANT, &id, SyncRequest { mode, force }).await }.await)
+}
+
+#[server(prefix = "/_sfn", endpoint = "next_runs")]
+pub async fn next_runs(id: String) -> Result<crate::model::NextRuns, AppError> {
+    respond(async { backend()?.next_runs(CONSOLE_TENANT, &id).await }.await)
+}
+
+#[server(prefix = "/_sfn", endpoint = "list_groups")]
+pub async fn list_groups(search: String, page: u32) -> Result<crate::model::GroupList, AppError> {
     respond(
-        async { backend()?.start_sync(CONSOLE_TENANT, &id, SyncRequest { mode: SyncMode::Full, force }).await }.await,
+        async {
+            let query = crate::port::UserQuery {
+                search: Some(search),
+                repository_id: None,
+                page: Some(page.max(1)),
+                page_size: Some(USERS_PAGE_SIZE),
+            };
+            backend()?.list_groups(CONSOLE_TENANT, query).await
+        }
+        .await,
     )
 }
 

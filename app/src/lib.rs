@@ -55,6 +55,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/repositories/:id") view=pages::repository_form::EditRepositoryPage />
                     <Route path=path!("/users") view=pages::users::UsersPage />
                     <Route path=path!("/users/:id") view=pages::users::UserPage />
+                    <Route path=path!("/groups") view=pages::groups::GroupsPage />
                 </Routes>
             </div>
         </Router>

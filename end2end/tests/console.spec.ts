@@ -155,6 +155,7 @@ test("sync a repository from the console and open a synced user", async ({ page 
       vendor: "openldap",
       connection: { servers: [ldap.ldapUrl], bindDn: ldap.adminDn, bindPassword: ldap.adminPassword },
       users: { baseDn: ldap.baseDn, usersDn: `ou=People,${ldap.baseDn}` },
+      groups: { groupsDn: `ou=Groups,${ldap.baseDn}`, objectClasses: ["groupOfNames"], nameAttribute: "cn", memberAttribute: "member" },
       sync: { pageSize: 5 },
     },
   });
@@ -163,12 +164,45 @@ test("sync a repository from the console and open a synced user", async ({ page 
   await page.goto("/repositories/e2e-sync");
   await hydrated(page);
   await expect(page.locator("#sync-panel")).toContainText("No sync has run yet.");
+  await expect(page.locator("#next-runs")).toContainText("not scheduled");
+  // Progress arrives as server-sent events: record every value the bar shows.
+  await page.evaluate(() => {
+    const seen: string[] = [];
+    (window as any).progressSeen = seen;
+    new MutationObserver(() => {
+      const bar = document.querySelector("#sync-panel .progress");
+      const value = bar?.getAttribute("aria-valuenow");
+      if (value && seen[seen.length - 1] !== value) seen.push(value);
+    }).observe(document.body, { subtree: true, childList: true, attributes: true });
+  });
+  const events = page.waitForRequest((r) => r.url().includes("/sync-runs/") && r.url().endsWith("/events"));
   await page.click("#sync-now");
+  await events;
+  const bar = page.locator("#sync-panel .progress");
+  await expect(bar).toHaveAttribute("aria-valuenow", "100");
+  await expect(bar).toContainText("succeeded: 151 users read");
+  const progressSeen: string[] = await page.evaluate(() => (window as any).progressSeen);
+  expect(progressSeen[progressSeen.length - 1]).toBe("100");
+  expect(progressSeen.every((v, i) => i === 0 || Number(v) >= Number(progressSeen[i - 1]))).toBe(true);
   const run = page.locator('#sync-runs tbody tr[data-state="succeeded"]').first();
   await expect(run).toBeVisible();
-  await expect(run.locator("td").nth(2)).toHaveText("151");
-  await expect(page.locator("#sync-panel .progress")).toHaveCount(0);
+  await expect(run.locator("td").nth(3)).toHaveText("151");
+  await expect(run.locator("td").nth(10)).toContainText("7");
   await shot(page, "06-synced");
+
+  // A changed sync reads only the changes (none here) by content synchronisation.
+  await page.click("#sync-changed");
+  const changed = page.locator('#sync-runs tbody tr[data-mode="changed"][data-state="succeeded"]').first();
+  await expect(changed).toBeVisible();
+  await expect(changed.locator("td").nth(1)).toContainText("syncrepl");
+  await expect(changed.locator("td").nth(3)).toHaveText("0");
+  await expect(page.locator("#run-chart rect")).toHaveCount(2);
+  await shot(page, "06b-changed-sync");
+
+  await page.getByRole("link", { name: "Groups" }).click();
+  await hydrated(page);
+  await expect(page.locator("#groups-total")).toContainText("7 groups");
+  await expect(page.locator("#groups")).toContainText("All Staff");
 
   await page.getByRole("link", { name: "Users" }).click();
   await hydrated(page);
@@ -179,6 +213,8 @@ test("sync a repository from the console and open a synced user", async ({ page 
   await link.click();
   await expect(page.locator("#user-dn")).toContainText("ou=People,dc=example,dc=org");
   await expect(page.locator("#user-attributes")).toContainText("phone");
+  // Direct and nested groups.
+  await expect(page.locator("#user-groups")).toContainText("All Staff");
   await hydrated(page);
   await page.click("#resync-user");
   await expect(page.locator(".alert.ok")).toContainText("Re-read from the directory.");

@@ -293,4 +293,28 @@ async fn sync_and_users_routes() {
     assert_eq!(api.req("GET", &format!("{users}/corp:nope"), None).await.0, StatusCode::NOT_FOUND);
     assert_eq!(api.req("GET", &format!("{users}?pageSize=0"), None).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(api.req("GET", "/api/v1/tenants/nope/users", None).await.0, StatusCode::NOT_FOUND);
+    // Jürgen's groups: his department directly and All Staff through nesting.
+    let groups: Vec<String> =
+        user["groups"].as_array().expect("groups").iter().filter_map(|g| g.as_str().map(str::to_lowercase)).collect();
+    assert!(groups.iter().any(|g| g.starts_with("cn=all staff,")), "{groups:?}");
+
+    let (s, list, _) = api.req("GET", "/api/v1/tenants/default/groups?search=All&pageSize=5", None).await;
+    assert_eq!((s, list["totalResults"].clone()), (StatusCode::OK, json!(1)), "{list}");
+    assert_eq!(
+        (list["groups"][0]["name"].clone(), list["groups"][0]["memberCount"].clone()),
+        (json!("All Staff"), json!(5))
+    );
+    assert_eq!(api.req("GET", "/api/v1/tenants/default/groups?page=0", None).await.0, StatusCode::BAD_REQUEST);
+
+    let (s, next, _) = api.req("GET", &format!("{REPOS}/corp/schedule"), None).await;
+    assert_eq!((s, next), (StatusCode::OK, json!({"full": null, "changed": null})));
+    assert_eq!(api.req("GET", &format!("{REPOS}/nope/schedule"), None).await.0, StatusCode::NOT_FOUND);
+
+    // The run's event stream: a finished run sends its final state and ends.
+    let (s, events, headers) = api.req("GET", &format!("{run_uri}/events"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/event-stream");
+    let text = events.as_str().expect("text");
+    assert!(text.starts_with("event: run\ndata: {") && text.contains("\"state\":\"succeeded\""), "{text}");
+    assert_eq!(api.req("GET", &format!("{REPOS}/corp/sync-runs/999/events"), None).await.0, StatusCode::NOT_FOUND);
 }

@@ -410,3 +410,40 @@ async fn groups_sync_in_every_membership_style_with_nesting() {
     assert_eq!(in_repo("posix", 2).await, vec![devdir::ldif::group_dn("posix-devs")]);
     assert_eq!(in_repo("posix", 1).await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn schedules_start_runs_and_show_the_next_one() {
+    let e = env(10).await;
+    let port = ServicePort(e.service.clone());
+    let mut repo = repository(&e.slapd, "cron");
+    // Quartz-style 6-field cron with seconds: every two seconds.
+    repo.sync.full_sync =
+        app::model::Schedule { enabled: true, cron: Some("*/2 * * * * ?".into()), interval_seconds: None };
+    port.create_repository("default", repo).await.expect("created");
+    let next = port.next_runs("default", "cron").await.expect("next runs");
+    assert!(next.full.is_some() && next.changed.is_none(), "{next:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let run = loop {
+        let runs = port.sync_runs("default", "cron").await.expect("runs");
+        if let Some(r) = runs.iter().find(|r| r.state == "succeeded") {
+            break r.clone();
+        }
+        assert!(Instant::now() < deadline, "no scheduled run: {runs:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((run.mode, run.counts.added), (SyncMode::Full, 11), "{run:?}");
+    // When it fired is stored, so a restart continues from there.
+    let fired = e.service.store().schedule_last_fired("default", "cron", "full").await.expect("read");
+    assert!(fired.is_some());
+
+    // Disabled: no more runs are scheduled.
+    let mut repo = port.get_repository("default", "cron").await.expect("repo");
+    repo.sync.full_sync.enabled = false;
+    port.replace_repository("default", "cron", repo).await.expect("replaced");
+    assert_eq!(port.next_runs("default", "cron").await.expect("next").full, None);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = port.sync_runs("default", "cron").await.expect("runs").len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(port.sync_runs("default", "cron").await.expect("runs").len(), settled);
+}

@@ -14,6 +14,7 @@ pub fn Shell(children: Children) -> impl IntoView {
             <nav>
                 <A href="/">"Repositories"</A>
                 <A href="/users">"Users"</A>
+                <A href="/groups">"Groups"</A>
             </nav>
             <ActionForm action=sign_out attr:class="signout">
                 <button type="submit" class="link">"Sign out"</button>
@@ -46,4 +47,22 @@ pub fn ErrorBox(error: AppError) -> impl IntoView {
 /// middleware and the form agree.
 pub fn sign_out_path() -> &'static str {
     SignOut::PATH
+}
+
+/// Previous / next buttons of a paginated list.
+#[component]
+pub fn Pager(page: RwSignal<u32>, pages: u64) -> impl IntoView {
+    view! {
+        <div class="pager">
+            <button type="button" class="secondary" disabled=move || page.get() <= 1 on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
+            <span class="small">{move || format!("Page {} of {pages}", page.get())}</span>
+            <button type="button" class="secondary" disabled=move || u64::from(page.get()) >= pages on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
+        </div>
+    }
+}
+
+/// The display name of a DN: the value of its first RDN ("cn=Admins,ou=…" → "Admins").
+pub fn dn_name(dn: &str) -> String {
+    let first = dn.split(',').next().unwrap_or(dn);
+    first.split_once('=').map(|(_, v)| v.trim().to_string()).unwrap_or_else(|| dn.to_string())
 }

@@ -1,3 +1,4 @@
+pub mod groups;
 pub mod layout;
 pub mod login;
 pub mod repositories;

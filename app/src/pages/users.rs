@@ -1,7 +1,7 @@
 //! Users synced into the store: a searchable, paginated list and a user page.
 
 use crate::api::{get_user, list_users, resync_user, USERS_PAGE_SIZE};
-use crate::pages::layout::{ErrorBox, Shell};
+use crate::pages::layout::{dn_name, ErrorBox, Pager, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -45,11 +45,7 @@ pub fn UsersPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
-                            <div class="pager">
-                                <button type="button" class="secondary" disabled=move || page.get() <= 1 on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
-                                <span class="small">{move || format!("Page {} of {pages}", page.get())}</span>
-                                <button type="button" class="secondary" disabled=move || u64::from(page.get()) >= pages on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
-                            </div>
+                            <Pager page=page pages=pages />
                         }.into_any()
                     }
                 })}
@@ -92,7 +88,9 @@ pub fn UserPage() -> impl IntoView {
                             <dt>"Last synced"</dt><dd>{u.synced_at.clone().unwrap_or_default()}</dd>
                             <dt>"Roles"</dt><dd>{u.roles.join(", ")}</dd>
                             <dt>"User types"</dt><dd>{u.user_types.join(", ")}</dd>
-                            <dt>"Groups"</dt><dd><ul class="plain">{u.groups.iter().map(|g| view! { <li class="mono small">{g.clone()}</li> }).collect_view()}</ul></dd>
+                            <dt>"Groups"</dt><dd><ul class="plain" id="user-groups">{u.groups.iter().map(|g| view! {
+                                <li title=g.clone()>{dn_name(g)}" "<span class="mono small muted">{g.clone()}</span></li>
+                            }).collect_view()}</ul></dd>
                         </dl>
                         <h2>"Attributes"</h2>
                         <div class="table-wrap">

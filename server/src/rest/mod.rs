@@ -65,6 +65,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/tenants/{tenant}/repositories/{id}/sync", post(start_sync))
         .route("/api/v1/tenants/{tenant}/repositories/{id}/sync-runs", get(sync_runs))
         .route("/api/v1/tenants/{tenant}/repositories/{id}/sync-runs/{run}", get(sync_run))
+        .route("/api/v1/tenants/{tenant}/repositories/{id}/sync-runs/{run}/events", get(sync_run_events))
+        .route("/api/v1/tenants/{tenant}/repositories/{id}/schedule", get(next_runs))
+        .route("/api/v1/tenants/{tenant}/groups", get(list_groups))
         .route("/api/v1/tenants/{tenant}/users", get(list_users))
         .route("/api/v1/tenants/{tenant}/users/{user}", get(get_user))
         .route("/api/v1/tenants/{tenant}/users/{user}/sync", post(resync_user))
@@ -182,6 +185,58 @@ async fn sync_run(
     Path((tenant, id, run)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     Ok(Json(state.port.sync_run(&tenant, &id, &run).await?).into_response())
+}
+
+async fn next_runs(State(state): State<AppState>, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
+    Ok(Json(state.port.next_runs(&tenant, &id).await?).into_response())
+}
+
+/// Server-sent events of one run: its state whenever it changes, until it ends.
+/// The console's progress bar moves on these instead of polling.
+async fn sync_run_events(
+    State(state): State<AppState>,
+    Path((tenant, id, run)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    // 404 before the stream starts.
+    let first = state.port.sync_run(&tenant, &id, &run).await?;
+    let port = state.port.clone();
+    let stream = futures_util::stream::unfold((Some(first), String::new(), false), move |(pending, last, done)| {
+        let port = port.clone();
+        let (tenant, id, run) = (tenant.clone(), id.clone(), run.clone());
+        async move {
+            if done {
+                return None;
+            }
+            let mut last = last;
+            let mut pending = pending;
+            loop {
+                let current = match pending.take() {
+                    Some(r) => r,
+                    None => {
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                        port.sync_run(&tenant, &id, &run).await.ok()?
+                    }
+                };
+                let json = serde_json::to_string(&current).unwrap_or_default();
+                if json != last {
+                    let finished = current.state != "running";
+                    let event = Event::default().event("run").data(json.clone());
+                    return Some((Ok::<_, std::convert::Infallible>(event), (None, json, finished)));
+                }
+                last = json;
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+async fn list_groups(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<UserQuery>,
+) -> ApiResult<Response> {
+    Ok(Json(state.port.list_groups(&tenant, q).await?).into_response())
 }
 
 async fn list_users(

@@ -327,8 +327,11 @@ impl<'a> Run<'a> {
             ));
         }
 
-        // Groups (when the repository maps any).
-        if !repo.groups.object_classes.is_empty() {
+        // Groups, when the repository says where they are (an empty groups DN
+        // means "do not sync groups", as the console explains).
+        if repo.groups.groups_dn.as_deref().is_some_and(|d| !d.trim().is_empty())
+            && !repo.groups.object_classes.is_empty()
+        {
             let previous = state.as_ref().and_then(|s| s.groups_cookie.clone());
             let cookie = match (method, previous) {
                 (Method::ContentSync, Some(c)) => Some(Some(c)),
@@ -509,7 +512,7 @@ impl<'a> Run<'a> {
     ) -> Result<Option<Vec<u8>>, String> {
         let repo = self.repo;
         let content_sync = cookie.is_some();
-        let base = repo.groups.groups_dn.clone().unwrap_or_else(|| repo.users.base_dn.clone());
+        let base = repo.groups.groups_dn.clone().unwrap_or_default();
         let filter = crate::filter::user_filter(&repo.groups.object_classes, &[], None);
         Store::start_group_read(&mut self.db).await.map_err(|e| format!("store: {e}"))?;
         let mut reader =
