@@ -11,6 +11,10 @@ use dirbridge::service::ServicePort;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+// The same allocator as the dirbridge binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -30,9 +34,9 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-async fn run_sync(port: &ServicePort, force: bool) -> (f64, SyncRun) {
+async fn run_sync(port: &ServicePort, mode: SyncMode) -> (f64, SyncRun) {
     let started = Instant::now();
-    let id = port.start_sync("default", "bench", SyncRequest { mode: SyncMode::Full, force }).await.expect("start");
+    let id = port.start_sync("default", "bench", SyncRequest { mode, force: false }).await.expect("start");
     loop {
         let run = port.sync_run("default", "bench", &id).await.expect("run");
         if run.state != "running" {
@@ -45,6 +49,11 @@ async fn run_sync(port: &ServicePort, force: bool) -> (f64, SyncRun) {
 
 #[tokio::main]
 async fn main() {
+    // Run summaries (with where the time went) go to stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn,dirbridge::sync=info"))
+        .with_writer(std::io::stderr)
+        .init();
     let users = arg("--users", 100_000);
     let groups = arg("--groups", 1_000);
     let started = Instant::now();
@@ -54,22 +63,26 @@ async fn main() {
     println!("load_s: {:.2}", started.elapsed().as_secs_f64());
 
     let people = format!("ou=People,{}", devdir::ldif::BASE_DN);
+    let groups_dn = format!("ou=Groups,{}", devdir::ldif::BASE_DN);
+    // The same entries and attributes a full sync reads: users, then groups.
     let dump = || {
         let t = Instant::now();
-        let status = Command::new("ldapsearch")
-            .args(["-x", "-LLL", "-H", &slapd.ldap_url(), "-D", devdir::ADMIN_DN, "-w", devdir::ADMIN_PASSWORD])
-            .args(["-b", &people, "-E", "pr=1000/noprompt"])
-            .args([
-                "(&(objectClass=inetOrgPerson)(objectClass=organizationalPerson))",
-                "*",
-                "entryUUID",
-                "pwdAccountLockedTime",
-                "memberOf",
-            ])
-            .stdout(Stdio::null())
-            .status()
-            .expect("ldapsearch");
-        assert!(status.success());
+        let search = |base: &str, filter: &str, attrs: &[&str]| {
+            let status = Command::new("ldapsearch")
+                .args(["-x", "-LLL", "-H", &slapd.ldap_url(), "-D", devdir::ADMIN_DN, "-w", devdir::ADMIN_PASSWORD])
+                .args(["-b", base, "-E", "pr=1000/noprompt", filter])
+                .args(attrs)
+                .stdout(Stdio::null())
+                .status()
+                .expect("ldapsearch");
+            assert!(status.success());
+        };
+        search(
+            &people,
+            "(&(objectClass=inetOrgPerson)(objectClass=organizationalPerson))",
+            &["*", "entryUUID", "pwdAccountLockedTime", "memberOf"],
+        );
+        search(&groups_dn, "(objectClass=groupOfNames)", &["cn", "member", "entryUUID"]);
         t.elapsed().as_secs_f64()
     };
     // Warm slapd's caches, then take the better of two dumps as the baseline.
@@ -93,10 +106,11 @@ async fn main() {
     repo.connection.bind_password = Some(Some(devdir::ADMIN_PASSWORD.into()));
     repo.users.base_dn = devdir::ldif::BASE_DN.into();
     repo.users.users_dn = Some(people.clone());
+    repo.groups.groups_dn = Some(groups_dn.clone());
     port.create_repository("default", repo).await.expect("repository");
 
     reset_peak_rss();
-    let (full, run) = run_sync(&port, false).await;
+    let (full, run) = run_sync(&port, SyncMode::Full).await;
     let rss_full = peak_rss_mb();
     println!("full_sync_s: {full:.3}");
     println!("full_sync_added: {}", run.counts.added);
@@ -104,7 +118,7 @@ async fn main() {
     println!("users_per_s: {:.0}", run.counts.seen as f64 / full);
 
     reset_peak_rss();
-    let (resync, run) = run_sync(&port, false).await;
+    let (resync, run) = run_sync(&port, SyncMode::Full).await;
     let rss_resync = peak_rss_mb();
     assert_eq!(run.counts.unchanged, run.counts.seen);
     println!("resync_s: {resync:.3}");
@@ -120,12 +134,15 @@ async fn main() {
     }
     slapd.modify(&ldif).expect("modify 1%");
     reset_peak_rss();
-    let (after_change, run) = run_sync(&port, false).await;
+    let (changed, run) = run_sync(&port, SyncMode::Changed).await;
     let rss_change = peak_rss_mb();
+    println!("changed_sync_method: {}", run.method);
     println!("changed_users: {}", run.counts.updated);
-    println!("full_sync_after_1pct_s: {after_change:.3}");
-    println!("changed_sync_s: unavailable (incremental sync not implemented yet)");
-    println!("changed_vs_full_ratio: unavailable");
+    println!("changed_sync_s: {changed:.3}");
+    println!("changed_vs_full_ratio: {:.3}", changed / full);
+    let (after_change, run) = run_sync(&port, SyncMode::Full).await;
+    assert_eq!(run.counts.updated, 0, "the changed sync already wrote every change: {run:?}");
+    println!("full_sync_after_changed_s: {after_change:.3}");
     println!("peak_rss_mb: {:.1}", rss_full.max(rss_resync).max(rss_change));
     println!("peak_rss_full_mb: {rss_full:.1}");
     println!("peak_rss_resync_mb: {rss_resync:.1}");

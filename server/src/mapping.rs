@@ -6,8 +6,10 @@ use app::model::{MappingType, MemberAttribute, Repository, User};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 
-/// A directory entry with attribute names lower-cased (LDAP names are
-/// case-insensitive; servers return them in any case).
+/// A directory entry as the server sent it. LDAP attribute names are
+/// case-insensitive and servers return them in any case, so lookups ignore
+/// case (a linear scan of a dozen names is cheaper than re-keying every
+/// entry of a million-user sync).
 #[derive(Clone, Debug, Default)]
 pub struct Entry {
     pub dn: String,
@@ -15,17 +17,22 @@ pub struct Entry {
     pub bin_attrs: HashMap<String, Vec<Vec<u8>>>,
 }
 
+fn lookup<'a, V>(map: &'a HashMap<String, V>, name: &str) -> Option<&'a V> {
+    map.get(name).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+}
+
 impl Entry {
     pub fn new(dn: String, attrs: HashMap<String, Vec<String>>, bin_attrs: HashMap<String, Vec<Vec<u8>>>) -> Entry {
-        Entry {
-            dn,
-            attrs: attrs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
-            bin_attrs: bin_attrs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
-        }
+        Entry { dn, attrs, bin_attrs }
     }
 
     pub fn values(&self, name: &str) -> &[String] {
-        self.attrs.get(&name.to_ascii_lowercase()).map(Vec::as_slice).unwrap_or(&[])
+        lookup(&self.attrs, name).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Values that are not UTF-8 text (binary attributes).
+    pub fn binary(&self, name: &str) -> Option<&Vec<Vec<u8>>> {
+        lookup(&self.bin_attrs, name)
     }
 
     pub fn first(&self, name: &str) -> Option<&str> {
@@ -49,8 +56,7 @@ impl std::fmt::Display for MappingError {
 /// The canonical text of a UUID attribute: entryUUID as is, AD's binary
 /// objectGUID in its mixed-endian GUID form, 389-DS's nsUniqueId re-grouped.
 pub fn uuid_of(entry: &Entry, uuid_attribute: &str) -> Option<String> {
-    let key = uuid_attribute.to_ascii_lowercase();
-    if let Some(bytes) = entry.bin_attrs.get(&key).and_then(|v| v.first()) {
+    if let Some(bytes) = entry.binary(uuid_attribute).and_then(|v| v.first()) {
         if bytes.len() == 16 {
             return Some(guid_to_string(bytes));
         }
@@ -159,7 +165,7 @@ pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> 
                 let name = other.strip_prefix("attributes.").unwrap_or(other);
                 if !values.is_empty() {
                     attributes.insert(name.to_string(), values.to_vec());
-                } else if let Some(binary) = entry.bin_attrs.get(&m.ldap_attribute.to_ascii_lowercase()) {
+                } else if let Some(binary) = entry.binary(&m.ldap_attribute) {
                     // Binary (or not UTF-8) values are kept, base64-encoded.
                     use base64::Engine as _;
                     let encoded = binary.iter().map(|b| base64::engine::general_purpose::STANDARD.encode(b));
@@ -174,12 +180,12 @@ pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> 
     user.ldap_uuid = ldap_uuid;
     user.id = format!("{}:{}", repo.id, user.ldap_uuid);
 
-    let member_of: Vec<String> = repo
-        .groups
-        .membership_attribute
-        .as_deref()
-        .map(|a| entry.values(a).iter().map(|g| crate::dn::normalize(g)).collect())
-        .unwrap_or_default();
+    // Normalising DNs costs a parse each: only when a role is assigned by group.
+    let by_group = repo.assignments.roles.iter().any(|r| r.mapping_type == MappingType::Group);
+    let member_of: Vec<String> = match (by_group, repo.groups.membership_attribute.as_deref()) {
+        (true, Some(a)) => entry.values(a).iter().map(|g| crate::dn::normalize(g)).collect(),
+        _ => Vec::new(),
+    };
     let a = &repo.assignments;
     let under = |root: &str| crate::dn::is_within(&entry.dn, root);
     user.user_types = a.user_types.iter().filter(|x| under(&x.root_node_dn)).map(|x| x.group_id.clone()).collect();
@@ -231,7 +237,7 @@ pub fn non_utf8_attributes(repo: &Repository, entry: &Entry) -> Vec<String> {
             let key = a.to_ascii_lowercase();
             !key.eq_ignore_ascii_case(&users.uuid_attribute)
                 && !BINARY_ATTRIBUTES.contains(&key.as_str())
-                && entry.bin_attrs.contains_key(&key)
+                && entry.binary(a).is_some()
         })
         .map(str::to_string)
         .collect();

@@ -136,7 +136,7 @@ async fn a_failed_run_removes_nobody_and_the_next_one_completes() {
     loop {
         let r = port.sync_run("default", "flaky", &run).await.expect("run");
         assert_eq!(r.state, "running", "the run ended before slapd could be stopped: {r:?}");
-        if r.progress.done >= 100 {
+        if r.progress.done >= 10 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;

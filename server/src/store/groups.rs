@@ -3,10 +3,8 @@
 //! nested ones included, are resolved in the store with one recursive query.
 
 use super::{Store, StoreError};
-use app::model::{Group, GroupCounts};
-use sqlx::pool::PoolConnection;
+use app::model::Group;
 use sqlx::{QueryBuilder, Row, Sqlite};
-use std::collections::HashMap;
 
 /// Nesting deeper than this is not followed (cycles end here too).
 const MAX_NESTING: i64 = 32;
@@ -31,132 +29,6 @@ pub struct Membership {
 }
 
 impl Store {
-    /// Prepares the per-run seen-set of groups on the run's connection.
-    pub async fn start_group_read(conn: &mut PoolConnection<Sqlite>) -> Result<(), StoreError> {
-        for table in ["group_seen", "group_gone"] {
-            sqlx::query(&format!("CREATE TEMP TABLE IF NOT EXISTS {table} (uuid TEXT PRIMARY KEY) WITHOUT ROWID"))
-                .execute(&mut **conn)
-                .await?;
-            sqlx::query(&format!("DELETE FROM temp.{table}")).execute(&mut **conn).await?;
-        }
-        Ok(())
-    }
-
-    /// Marks group UUIDs as seen (`gone = false`) or reported deleted (`gone = true`).
-    pub async fn mark_groups(
-        conn: &mut PoolConnection<Sqlite>,
-        uuids: &[String],
-        gone: bool,
-    ) -> Result<(), StoreError> {
-        let table = if gone { "temp.group_gone" } else { "temp.group_seen" };
-        for chunk in uuids.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT OR IGNORE INTO {table} (uuid) "));
-            q.push_values(chunk, |mut b, u| {
-                b.push_bind(u);
-            });
-            q.build().execute(&mut **conn).await?;
-        }
-        Ok(())
-    }
-
-    /// Writes a batch of groups: unchanged ones (same hash) are left alone,
-    /// changed ones get their member rows replaced.
-    pub async fn write_groups(
-        conn: &mut PoolConnection<Sqlite>,
-        tenant: &str,
-        repo: &str,
-        groups: &[PreparedGroup],
-        now: &str,
-        counts: &mut GroupCounts,
-    ) -> Result<(), StoreError> {
-        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-        let mut existing: HashMap<String, Vec<u8>> = HashMap::new();
-        for chunk in groups.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT ldap_uuid, content_hash FROM groups WHERE tenant = ");
-            q.push_bind(tenant).push(" AND repository_id = ").push_bind(repo).push(" AND ldap_uuid IN (");
-            let mut sep = q.separated(", ");
-            for g in chunk {
-                sep.push_bind(&g.uuid);
-            }
-            q.push(")");
-            for row in q.build().fetch_all(&mut *tx).await? {
-                existing.insert(row.get(0), row.get(1));
-            }
-        }
-        for g in groups {
-            counts.seen += 1;
-            match existing.get(&g.uuid) {
-                Some(h) if *h == g.hash => {
-                    counts.unchanged += 1;
-                    continue;
-                }
-                Some(_) => counts.updated += 1,
-                None => counts.added += 1,
-            }
-            sqlx::query(
-                "INSERT INTO groups (tenant, repository_id, ldap_uuid, name, ldap_dn, dn_key, content_hash, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET name = excluded.name, ldap_dn = excluded.ldap_dn, dn_key = excluded.dn_key, content_hash = excluded.content_hash, synced_at = excluded.synced_at",
-            )
-            .bind(tenant)
-            .bind(repo)
-            .bind(&g.uuid)
-            .bind(&g.name)
-            .bind(&g.dn)
-            .bind(&g.dn_key)
-            .bind(&g.hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM group_members WHERE tenant = ? AND repository_id = ? AND group_uuid = ?")
-                .bind(tenant)
-                .bind(repo)
-                .bind(&g.uuid)
-                .execute(&mut *tx)
-                .await?;
-            for chunk in g.member_keys.chunks(200) {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT OR IGNORE INTO group_members (tenant, repository_id, group_uuid, member_key) ",
-                );
-                q.push_values(chunk, |mut b, key| {
-                    b.push_bind(tenant).push_bind(repo).push_bind(&g.uuid).push_bind(key);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Deletes the groups a complete read did not return (`gone = false`) or
-    /// the directory reported deleted (`gone = true`), with their memberships.
-    pub async fn remove_groups(
-        conn: &mut PoolConnection<Sqlite>,
-        tenant: &str,
-        repo: &str,
-        gone: bool,
-    ) -> Result<u64, StoreError> {
-        let cond = if gone {
-            "ldap_uuid IN (SELECT uuid FROM temp.group_gone)"
-        } else {
-            "ldap_uuid NOT IN (SELECT uuid FROM temp.group_seen)"
-        };
-        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-        sqlx::query(&format!(
-            "DELETE FROM group_members WHERE tenant = ?1 AND repository_id = ?2 AND group_uuid IN (SELECT ldap_uuid FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND {cond})"
-        ))
-        .bind(tenant)
-        .bind(repo)
-        .execute(&mut *tx)
-        .await?;
-        let n = sqlx::query(&format!("DELETE FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND {cond}"))
-            .bind(tenant)
-            .bind(repo)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(n)
-    }
-
     pub async fn list_groups(
         &self,
         tenant: &str,

@@ -17,11 +17,17 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database: {0}")]
+    Bulk(#[from] rusqlite::Error),
+    #[error("the sync writer needs a database file, not an in-memory store")]
+    NoFile,
 }
 
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The database file (the sync writer opens its own connection to it).
+    path: Option<std::path::PathBuf>,
 }
 
 /// A repository row as stored: JSON body without secrets, sealed secrets.
@@ -39,7 +45,9 @@ pub struct RepositoryRow {
 impl Store {
     pub async fn open_file(path: &Path) -> Result<Store, StoreError> {
         let options = SqliteConnectOptions::new().filename(path).create_if_missing(true);
-        Store::open(options).await
+        let mut store = Store::open(options).await?;
+        store.path = Some(path.to_path_buf());
+        Ok(store)
     }
 
     /// `sqlite::memory:` or any sqlx SQLite URL; used by tests.
@@ -52,12 +60,26 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Checkpoint less often (the sync writer's connection does the same):
+            // big imports rewrite hot index pages far less.
+            .pragma("wal_autocheckpoint", "8192")
+            .pragma("journal_size_limit", "67108864")
             .busy_timeout(std::time::Duration::from_secs(10));
         // An in-memory database exists per connection: keep exactly one.
         let max = if options.get_filename() == Path::new(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, path: None })
+    }
+
+    /// A connection of its own for one sync run (see [`bulk::Bulk`]).
+    pub fn bulk(&self) -> Result<bulk::Bulk, StoreError> {
+        bulk::Bulk::open(self.path.as_deref().ok_or(StoreError::NoFile)?)
+    }
+
+    /// The connection pool (benchmarks and tests reach below the store API).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -306,5 +328,6 @@ fn unique_to_conflict(e: sqlx::Error) -> StoreError {
         _ => StoreError::Db(e),
     }
 }
+pub mod bulk;
 pub mod groups;
 pub mod sync;

@@ -4,12 +4,11 @@
 
 use super::{Store, StoreError};
 use app::model::{GroupCounts, SyncChange, SyncCounts, SyncError, SyncMode, SyncProgress, SyncRun, User};
-use sqlx::pool::PoolConnection;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 /// Disables users (`?1` = now). The hash is reset with the body, so a user that
 /// comes back in a later read is rewritten.
-const DISABLE_USERS: &str =
+pub(super) const DISABLE_USERS: &str =
     "UPDATE users SET enabled = 0, body = json_set(body, '$.enabled', json('false')), content_hash = x'00', synced_at = ?1";
 
 /// Errors and changes kept per run (the first ones).
@@ -41,7 +40,7 @@ pub enum Removal {
 }
 
 impl Removal {
-    fn condition(self) -> &'static str {
+    pub(super) fn condition(self) -> &'static str {
         match self {
             Removal::Unseen => "ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)",
             Removal::Gone => "ldap_uuid IN (SELECT uuid FROM temp.sync_gone)",
@@ -176,199 +175,6 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// A connection of its own for one sync run, with an empty seen-set.
-    pub async fn sync_connection(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        for table in ["sync_seen", "sync_gone"] {
-            sqlx::query(&format!("CREATE TEMP TABLE IF NOT EXISTS {table} (uuid TEXT PRIMARY KEY) WITHOUT ROWID"))
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query(&format!("DELETE FROM temp.{table}")).execute(&mut *conn).await?;
-        }
-        Ok(conn)
-    }
-
-    /// Marks UUIDs as seen by the current run (entries that could not be mapped too,
-    /// so a mapping problem never turns into a deletion).
-    pub async fn mark_seen(conn: &mut PoolConnection<Sqlite>, uuids: &[String]) -> Result<(), StoreError> {
-        for chunk in uuids.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO temp.sync_seen (uuid) ");
-            q.push_values(chunk, |mut b, u| {
-                b.push_bind(u);
-            });
-            q.build().execute(&mut **conn).await?;
-        }
-        Ok(())
-    }
-
-    /// Writes one batch in one transaction: new users inserted, changed ones
-    /// updated, unchanged ones left untouched.
-    pub async fn write_batch(
-        conn: &mut PoolConnection<Sqlite>,
-        tenant: &str,
-        repo: &str,
-        batch: &[PreparedUser],
-        now: &str,
-        want_changes: usize,
-    ) -> Result<BatchOutcome, StoreError> {
-        let mut out = BatchOutcome::default();
-        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-        // Hashes only: bodies are read back just for the few changes a run reports.
-        let mut existing: std::collections::HashMap<String, Vec<u8>> = std::collections::HashMap::new();
-        for chunk in batch.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT ldap_uuid, content_hash FROM users WHERE tenant = ");
-            q.push_bind(tenant).push(" AND repository_id = ").push_bind(repo).push(" AND ldap_uuid IN (");
-            let mut sep = q.separated(", ");
-            for p in chunk {
-                sep.push_bind(&p.user.ldap_uuid);
-            }
-            q.push(")");
-            for row in q.build().fetch_all(&mut *tx).await? {
-                existing.insert(row.get(0), row.get(1));
-            }
-        }
-        let mut to_write: Vec<&PreparedUser> = Vec::new();
-        for p in batch {
-            match existing.get(&p.user.ldap_uuid) {
-                Some(hash) if *hash == p.hash => out.unchanged += 1,
-                Some(_) => {
-                    out.updated += 1;
-                    if out.changes.len() < want_changes {
-                        let old: Option<String> = sqlx::query(
-                            "SELECT body FROM users WHERE tenant = ? AND repository_id = ? AND ldap_uuid = ?",
-                        )
-                        .bind(tenant)
-                        .bind(repo)
-                        .bind(&p.user.ldap_uuid)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|r| r.get(0));
-                        out.changes.push(SyncChange {
-                            username: p.user.username.clone(),
-                            ldap_dn: p.user.ldap_dn.clone(),
-                            kind: "updated".into(),
-                            attributes: old.map(|o| changed_fields(&o, &p.body)).unwrap_or_default(),
-                        });
-                    }
-                    to_write.push(p);
-                }
-                None => {
-                    out.added += 1;
-                    if out.changes.len() < want_changes {
-                        out.changes.push(SyncChange {
-                            username: p.user.username.clone(),
-                            ldap_dn: p.user.ldap_dn.clone(),
-                            kind: "added".into(),
-                            attributes: Vec::new(),
-                        });
-                    }
-                    to_write.push(p);
-                }
-            }
-        }
-        // Multi-row upserts: one statement per 100 users, not one per user.
-        for chunk in to_write.chunks(100) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO users (tenant, repository_id, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at) ",
-            );
-            q.push_values(chunk, |mut b, p| {
-                b.push_bind(tenant)
-                    .push_bind(repo)
-                    .push_bind(&p.user.ldap_uuid)
-                    .push_bind(&p.user.username)
-                    .push_bind(&p.user.ldap_dn)
-                    .push_bind(p.user.enabled)
-                    .push_bind(&p.body)
-                    .push_bind(&p.hash)
-                    .push_bind(now);
-            });
-            q.push(
-                " ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET username = excluded.username, ldap_dn = excluded.ldap_dn, enabled = excluded.enabled, body = excluded.body, content_hash = excluded.content_hash, synced_at = excluded.synced_at",
-            );
-            q.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(out)
-    }
-
-    /// The users a run would remove: with `Unseen`, those a complete read did
-    /// not return; with `Gone`, those the directory reported deleted. Only
-    /// enabled ones count when the policy disables.
-    pub async fn find_removable(
-        conn: &mut PoolConnection<Sqlite>,
-        tenant: &str,
-        repo: &str,
-        which: Removal,
-        only_enabled: bool,
-    ) -> Result<Missing, StoreError> {
-        let stored: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE tenant = ? AND repository_id = ?")
-            .bind(tenant)
-            .bind(repo)
-            .fetch_one(&mut **conn)
-            .await?
-            .get(0);
-        let sql = format!(
-            "SELECT COUNT(*) FROM users WHERE tenant = ? AND repository_id = ? AND (enabled = 1 OR ? = 0) AND {}",
-            which.condition()
-        );
-        let to_remove: i64 =
-            sqlx::query(&sql).bind(tenant).bind(repo).bind(only_enabled).fetch_one(&mut **conn).await?.get(0);
-        Ok(Missing { stored: stored as u64, to_remove: to_remove as u64 })
-    }
-
-    /// Records UUIDs the directory reported deleted (or moved out of scope).
-    pub async fn mark_gone(conn: &mut PoolConnection<Sqlite>, uuids: &[String]) -> Result<(), StoreError> {
-        for chunk in uuids.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO temp.sync_gone (uuid) ");
-            q.push_values(chunk, |mut b, u| {
-                b.push_bind(u);
-            });
-            q.build().execute(&mut **conn).await?;
-        }
-        Ok(())
-    }
-
-    /// Disables or deletes the selected users; returns the count and the first changes.
-    pub async fn remove_users(
-        conn: &mut PoolConnection<Sqlite>,
-        tenant: &str,
-        repo: &str,
-        which: Removal,
-        delete: bool,
-        now: &str,
-        want_changes: usize,
-    ) -> Result<(u64, Vec<SyncChange>), StoreError> {
-        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-        let cond = which.condition();
-        let sample = sqlx::query(&format!(
-            "SELECT username, ldap_dn FROM users WHERE tenant = ? AND repository_id = ? AND (enabled = 1 OR ? = 1) AND {cond} LIMIT ?"
-        ))
-        .bind(tenant)
-        .bind(repo)
-        .bind(delete)
-        .bind(want_changes as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        let kind = if delete { "deleted" } else { "disabled" };
-        let changes = sample
-            .iter()
-            .map(|r| SyncChange {
-                username: r.get(0),
-                ldap_dn: r.get(1),
-                kind: kind.into(),
-                attributes: vec!["enabled".into()],
-            })
-            .collect();
-        let sql = if delete {
-            format!("DELETE FROM users WHERE tenant = ?2 AND repository_id = ?3 AND {cond}")
-        } else {
-            format!("{DISABLE_USERS} WHERE tenant = ?2 AND repository_id = ?3 AND enabled = 1 AND {cond}")
-        };
-        let n = sqlx::query(&sql).bind(now).bind(tenant).bind(repo).execute(&mut *tx).await?.rows_affected();
-        tx.commit().await?;
-        Ok((n, changes))
-    }
-
     pub async fn sync_state(&self, tenant: &str, repo: &str) -> Result<Option<SyncState>, StoreError> {
         Ok(sqlx::query(
             "SELECT users_cookie, groups_cookie, since FROM sync_state WHERE tenant = ? AND repository_id = ?",
@@ -409,7 +215,7 @@ impl Store {
         limit: i64,
     ) -> Result<(u64, Vec<User>), StoreError> {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM users WHERE tenant = ");
-        let mut page = QueryBuilder::<Sqlite>::new("SELECT body FROM users WHERE tenant = ");
+        let mut page = QueryBuilder::<Sqlite>::new("SELECT body, synced_at FROM users WHERE tenant = ");
         for q in [&mut count, &mut page] {
             q.push_bind(tenant.to_string());
             if let Some(r) = repository_id {
@@ -421,13 +227,7 @@ impl Store {
         }
         let total: i64 = count.build().fetch_one(&self.pool).await?.get(0);
         page.push(" ORDER BY username LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
-        let users = page
-            .build()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .filter_map(|r| serde_json::from_str::<User>(r.get::<&str, _>(0)).ok())
-            .collect();
+        let users = page.build().fetch_all(&self.pool).await?.iter().filter_map(user_of).collect();
         Ok((total as u64, users))
     }
 
@@ -439,8 +239,11 @@ impl Store {
         user: &PreparedUser,
         now: &str,
     ) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Store::write_batch(&mut conn, tenant, repo, std::slice::from_ref(user), now, 0).await?;
+        let mut bulk = self.bulk()?;
+        super::bulk::blocking(|| {
+            bulk.write_batch(tenant, repo, std::slice::from_ref(user), now, 0)?;
+            bulk.commit()
+        })?;
         Ok(())
     }
 
@@ -463,15 +266,22 @@ impl Store {
     }
 
     pub async fn get_user(&self, tenant: &str, repository_id: &str, ldap_uuid: &str) -> Result<User, StoreError> {
-        sqlx::query("SELECT body FROM users WHERE tenant = ? AND repository_id = ? AND ldap_uuid = ?")
+        sqlx::query("SELECT body, synced_at FROM users WHERE tenant = ? AND repository_id = ? AND ldap_uuid = ?")
             .bind(tenant)
             .bind(repository_id)
             .bind(ldap_uuid)
             .fetch_optional(&self.pool)
             .await?
-            .and_then(|r| serde_json::from_str(r.get::<&str, _>(0)).ok())
+            .and_then(|r| user_of(&r))
             .ok_or(StoreError::NotFound)
     }
+}
+
+/// A stored user: its body, and when it was last written.
+fn user_of(r: &sqlx::sqlite::SqliteRow) -> Option<User> {
+    let mut user: User = serde_json::from_str(r.get::<&str, _>(0)).ok()?;
+    user.synced_at = Some(r.get(1));
+    Some(user)
 }
 
 /// A LIKE pattern (with `ESCAPE '\\'`) matching values that start with `s`.
@@ -480,7 +290,7 @@ pub fn like_prefix(s: &str) -> String {
 }
 
 /// Top-level fields (and attribute names) whose values differ between two user bodies.
-fn changed_fields(old: &str, new: &str) -> Vec<String> {
+pub(super) fn changed_fields(old: &str, new: &str) -> Vec<String> {
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::from_str::<serde_json::Value>(old), serde_json::from_str::<serde_json::Value>(new))
     else {

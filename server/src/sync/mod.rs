@@ -8,6 +8,7 @@ use crate::ldap::content_sync::{self, SyncItem};
 use crate::ldap::{self, Secrets};
 use crate::mapping::{self, Entry};
 use crate::service::now_rfc3339;
+use crate::store::bulk::{blocking, Bulk};
 use crate::store::sync::{PreparedUser, Removal, SyncState, MAX_SAMPLES};
 use crate::store::Store;
 use app::error::AppError;
@@ -17,8 +18,6 @@ use app::model::{
 use ldap3::adapters::{Adapter, PagedResults};
 use ldap3::{Ldap, SearchEntry, SearchStream};
 use plan::Method;
-use sqlx::pool::PoolConnection;
-use sqlx::Sqlite;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -104,6 +103,11 @@ impl SyncEngine {
             }
         };
         let outcome = run.execute(secrets, request).await;
+        // Part of the run: the next run (a changed sync a minute later, say)
+        // should not pay for this one's writes.
+        if let Err(e) = blocking(|| run.db.checkpoint()) {
+            tracing::warn!(error = %e, run = run_id, "store checkpoint after the run failed");
+        }
         if let Err(e) = self
             .store
             .finish_run(
@@ -134,6 +138,11 @@ impl SyncEngine {
             deleted = c.deleted,
             failed = c.failed,
             message = outcome.message.as_deref().unwrap_or(""),
+            read_ms = run.timings.read.as_millis() as u64,
+            map_ms = run.timings.map.as_millis() as u64,
+            store_ms = run.timings.store.as_millis() as u64,
+            removal_ms = run.timings.removal.as_millis() as u64,
+            groups_ms = run.timings.groups.as_millis() as u64,
             "sync finished"
         );
     }
@@ -185,6 +194,64 @@ impl Reader {
         }
     }
 
+    /// Reads on a task of its own, a batch at a time and at most two batches
+    /// ahead: decoding overlaps with mapping and writing, memory stays flat.
+    /// With `users` (the repository and the run's time), entries are mapped
+    /// to users on the reader task too.
+    fn spawn(mut self, batch: usize, users: Option<(Repository, String)>) -> tokio::sync::mpsc::Receiver<Read> {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let read = async move {
+            let mut items = Vec::with_capacity(batch);
+            loop {
+                let item = match self.next().await {
+                    Ok(Some(SyncItem::Changed(raw))) => {
+                        let e = SearchEntry::construct(raw);
+                        let entry = Entry::new(e.dn, e.attrs, e.bin_attrs);
+                        match &users {
+                            Some((repo, now)) => Item::User(Box::new(map_entry(repo, entry, now))),
+                            None => Item::Entry(entry),
+                        }
+                    }
+                    Ok(Some(SyncItem::Present(uuids))) => Item::Present(uuids),
+                    Ok(Some(SyncItem::Deleted(uuids))) => Item::Deleted(uuids),
+                    Ok(Some(SyncItem::Other)) => continue,
+                    Ok(None) => break,
+                    Err(m) => {
+                        // The writer gets what was read, then the failure: the
+                        // run fails and removes nobody.
+                        let _ = tx.send(Read::Items(items)).await;
+                        let _ = tx.send(Read::End(Err(m))).await;
+                        return;
+                    }
+                };
+                items.push(item);
+                if items.len() >= batch && tx.send(Read::Items(std::mem::take(&mut items))).await.is_err() {
+                    // The writer gave up (store error): stop reading.
+                    return;
+                }
+            }
+            if !items.is_empty() && tx.send(Read::Items(items)).await.is_err() {
+                return;
+            }
+            let end = self.finish().await;
+            let _ = tx.send(Read::End(end)).await;
+        };
+        // Decoding and mapping run on a thread of their own with a
+        // single-threaded runtime: no work-stealing hand-offs per entry, and
+        // the shared runtime stays free for the writer and the web server.
+        let spawned = std::thread::Builder::new().name("dirbridge-reader".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(read),
+                Err(e) => tracing::error!(error = %e, "the reader runtime could not start"),
+            }
+        });
+        if let Err(e) = spawned {
+            // Without a reader the channel closes at once and the run fails.
+            tracing::error!(error = %e, "the reader thread could not start");
+        }
+        rx
+    }
+
     /// Ends the read: the Sync Done cookie and refreshDeletes flag, if any.
     async fn finish(mut self) -> Result<(Option<Vec<u8>>, bool), String> {
         let result = self.stream.finish().await;
@@ -198,6 +265,52 @@ impl Reader {
     }
 }
 
+/// What the reader task hands the writer.
+enum Read {
+    Items(Vec<Item>),
+    /// The read is over: Sync Done (cookie, refreshDeletes), or why it failed.
+    End(Result<(Option<Vec<u8>>, bool), String>),
+}
+
+/// One read item, decoded (and for users mapped) on the reader task.
+enum Item {
+    Entry(Entry),
+    User(Box<MappedUser>),
+    Present(Vec<String>),
+    Deleted(Vec<String>),
+}
+
+/// A user entry mapped and serialised on the reader task, so mapping
+/// overlaps with writing.
+struct MappedUser {
+    dn: String,
+    /// The user, or why the entry cannot be one.
+    result: Result<PreparedUser, String>,
+    /// The entry's UUID even when it could not be mapped (it still counts as
+    /// seen: a mapping problem must never turn into a deletion).
+    uuid: Option<String>,
+    /// Attributes whose values are not UTF-8 text.
+    non_utf8: Vec<String>,
+}
+
+fn map_entry(repo: &Repository, entry: Entry, now: &str) -> MappedUser {
+    let non_utf8 = mapping::non_utf8_attributes(repo, &entry);
+    match mapping::map_user(repo, &entry, None) {
+        Ok(user) => MappedUser {
+            uuid: Some(user.ldap_uuid.clone()),
+            dn: entry.dn,
+            result: Ok(plan::prepare(user, now)),
+            non_utf8,
+        },
+        Err(e) => MappedUser {
+            uuid: mapping::uuid_of(&entry, &repo.users.uuid_attribute),
+            dn: entry.dn,
+            result: Err(e.reason),
+            non_utf8,
+        },
+    }
+}
+
 /// One run's working state: its store connection, counts and samples.
 struct Run<'a> {
     store: &'a Store,
@@ -205,8 +318,8 @@ struct Run<'a> {
     repo: &'a Repository,
     run_id: i64,
     started: String,
-    db: PoolConnection<Sqlite>,
-    batch: Vec<Entry>,
+    db: Bulk,
+    batch: Vec<MappedUser>,
     counts: SyncCounts,
     errors: Vec<SyncError>,
     changes: Vec<SyncChange>,
@@ -216,6 +329,18 @@ struct Run<'a> {
     group_counts: Option<GroupCounts>,
     /// Removes users even beyond maxDeletePercent (this run only).
     force: bool,
+    /// Where the run's time went (logged at the end): waiting for the
+    /// directory, mapping and hashing, writing to the store.
+    timings: Timings,
+}
+
+#[derive(Default, Debug)]
+struct Timings {
+    read: std::time::Duration,
+    map: std::time::Duration,
+    store: std::time::Duration,
+    removal: std::time::Duration,
+    groups: std::time::Duration,
 }
 
 impl<'a> Run<'a> {
@@ -226,7 +351,7 @@ impl<'a> Run<'a> {
         run_id: i64,
         force: bool,
     ) -> Result<Run<'a>, String> {
-        let db = store.sync_connection().await.map_err(|e| format!("store: {e}"))?;
+        let db = store.bulk().map_err(|e| format!("store: {e}"))?;
         Ok(Run {
             store,
             tenant,
@@ -241,6 +366,7 @@ impl<'a> Run<'a> {
             unidentified: 0,
             group_counts: None,
             force,
+            timings: Timings::default(),
         })
     }
 
@@ -338,7 +464,10 @@ impl<'a> Run<'a> {
                 _ => None,
             };
             let used = cookie.clone().flatten();
-            match self.read_groups(ldap, cookie).await {
+            let groups_started = std::time::Instant::now();
+            let groups = self.read_groups(ldap, cookie).await;
+            self.timings.groups = groups_started.elapsed();
+            match groups {
                 Ok(new_cookie) => next_state.groups_cookie = new_cookie.or(used).or(next_state.groups_cookie),
                 Err(m) => {
                     messages.push(format!("users were synchronised, but reading groups failed: {m}"));
@@ -367,7 +496,7 @@ impl<'a> Run<'a> {
     ) -> Result<Option<Vec<u8>>, Outcome> {
         let repo = self.repo;
         let content_sync = cookie.is_some();
-        let mut reader = Reader::open(
+        let reader = Reader::open(
             ldap,
             repo,
             repo.users.effective_users_dn(),
@@ -381,31 +510,38 @@ impl<'a> Run<'a> {
         let nobody = |m: String| failed(format!("{m}; nobody was removed"));
         let mut present_phase = false;
         let mut gone = 0u64;
-        loop {
-            match reader.next().await.map_err(nobody)? {
-                Some(SyncItem::Changed(raw)) => {
-                    let e = SearchEntry::construct(raw);
-                    self.batch.push(Entry::new(e.dn, e.attrs, e.bin_attrs));
-                    if self.batch.len() >= self.page_size() {
-                        self.flush().await.map_err(nobody)?;
+        let mut rx = reader.spawn(self.page_size(), Some((repo.clone(), self.started.clone())));
+        let end = loop {
+            let waited = std::time::Instant::now();
+            let Some(read) = rx.recv().await else {
+                break Err("the directory reader stopped unexpectedly".to_string());
+            };
+            self.timings.read += waited.elapsed();
+            let items = match read {
+                Read::Items(items) => items,
+                Read::End(end) => break end,
+            };
+            for item in items {
+                match item {
+                    Item::User(user) => self.batch.push(*user),
+                    Item::Entry(_) => {}
+                    Item::Present(uuids) => {
+                        present_phase = true;
+                        self.counts.seen += uuids.len() as u64;
+                        self.counts.unchanged += uuids.len() as u64;
+                        blocking(|| self.db.mark_seen(&uuids)).map_err(|e| nobody(format!("store: {e}")))?;
+                    }
+                    Item::Deleted(uuids) => {
+                        gone += uuids.len() as u64;
+                        blocking(|| self.db.mark_gone(&uuids)).map_err(|e| nobody(format!("store: {e}")))?;
                     }
                 }
-                Some(SyncItem::Present(uuids)) => {
-                    present_phase = true;
-                    self.counts.seen += uuids.len() as u64;
-                    self.counts.unchanged += uuids.len() as u64;
-                    Store::mark_seen(&mut self.db, &uuids).await.map_err(|e| nobody(format!("store: {e}")))?;
-                }
-                Some(SyncItem::Deleted(uuids)) => {
-                    gone += uuids.len() as u64;
-                    Store::mark_gone(&mut self.db, &uuids).await.map_err(|e| nobody(format!("store: {e}")))?;
-                }
-                Some(SyncItem::Other) => {}
-                None => break,
             }
-        }
-        let (new_cookie, refresh_deletes) = reader.finish().await.map_err(nobody)?;
+            self.flush().await.map_err(nobody)?;
+        };
+        let (new_cookie, refresh_deletes) = end.map_err(nobody)?;
         self.flush().await.map_err(nobody)?;
+        blocking(|| self.db.commit()).map_err(|e| nobody(format!("store: {e}")))?;
 
         let which = if !content_sync {
             complete.then_some(Removal::Unseen)
@@ -422,7 +558,9 @@ impl<'a> Run<'a> {
             if which == Removal::Unseen && self.unidentified > 0 {
                 return Ok(new_cookie);
             }
+            let removal_started = std::time::Instant::now();
             self.remove_users(which).await?;
+            self.timings.removal = removal_started.elapsed();
         }
         Ok(new_cookie)
     }
@@ -434,8 +572,7 @@ impl<'a> Run<'a> {
         let repo = self.repo;
         let delete = repo.sync.deletion.policy == DeletionPolicyKind::Delete;
         let store_err = |e: crate::store::StoreError| failed(format!("store: {e}"));
-        let missing =
-            Store::find_removable(&mut self.db, self.tenant, &repo.id, which, !delete).await.map_err(store_err)?;
+        let missing = blocking(|| self.db.find_removable(self.tenant, &repo.id, which, !delete)).map_err(store_err)?;
         // Content sync reports deletions explicitly, so an otherwise empty
         // answer is not suspicious there; the percentage guard still applies.
         let seen = if which == Removal::Gone { self.counts.seen.max(1) } else { self.counts.seen };
@@ -445,8 +582,7 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let want = MAX_SAMPLES.saturating_sub(self.changes.len());
-        let (n, removed) = Store::remove_users(&mut self.db, self.tenant, &repo.id, which, delete, &self.started, want)
-            .await
+        let (n, removed) = blocking(|| self.db.remove_users(self.tenant, &repo.id, which, delete, &self.started, want))
             .map_err(store_err)?;
         if delete {
             self.counts.deleted += n;
@@ -463,43 +599,45 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let repo = self.repo;
+        let mapping_started = std::time::Instant::now();
         let mut prepared = Vec::with_capacity(self.batch.len());
         let mut seen = Vec::with_capacity(self.batch.len());
-        let batch = std::mem::take(&mut self.batch);
-        for entry in &batch {
+        for user in std::mem::take(&mut self.batch) {
             self.counts.seen += 1;
-            for attribute in mapping::non_utf8_attributes(repo, entry) {
+            for attribute in &user.non_utf8 {
                 self.error(
-                    entry.dn.clone(),
+                    user.dn.clone(),
                     format!("{attribute} has a value that is not UTF-8 text; it was stored base64-encoded"),
                 );
             }
-            match mapping::map_user(repo, entry, None) {
-                Ok(user) => {
-                    seen.push(user.ldap_uuid.clone());
-                    prepared.push(plan::prepare(user, &self.started));
-                }
-                Err(e) => {
+            match user.uuid {
+                Some(uuid) => seen.push(uuid),
+                None => self.unidentified += 1,
+            }
+            match user.result {
+                Ok(p) => prepared.push(p),
+                Err(reason) => {
                     self.counts.failed += 1;
-                    match mapping::uuid_of(entry, &repo.users.uuid_attribute) {
-                        Some(uuid) => seen.push(uuid),
-                        None => self.unidentified += 1,
-                    }
-                    self.error(e.dn, e.reason);
+                    self.error(user.dn, reason);
                 }
             }
         }
         let prepared: Vec<PreparedUser> = plan::drop_duplicate_usernames(prepared, &mut self.counts, &mut self.errors);
-        Store::mark_seen(&mut self.db, &seen).await.map_err(|e| format!("store: {e}"))?;
+        let store_started = std::time::Instant::now();
+        self.timings.map += store_started - mapping_started;
+        blocking(|| self.db.mark_seen(&seen)).map_err(|e| format!("store: {e}"))?;
         let want = MAX_SAMPLES.saturating_sub(self.changes.len());
-        let outcome = Store::write_batch(&mut self.db, self.tenant, &repo.id, &prepared, &self.started, want)
-            .await
+        let outcome = blocking(|| self.db.write_batch(self.tenant, &repo.id, &prepared, &self.started, want))
             .map_err(|e| format!("store: {e}"))?;
         self.counts.added += outcome.added;
         self.counts.updated += outcome.updated;
         self.counts.unchanged += outcome.unchanged;
         self.changes.extend(outcome.changes);
-        let _ = self.store.update_run_progress(self.run_id, &self.counts, self.counts.seen).await;
+        // Progress is committed with the users it counts, a few times a second.
+        let counts = serde_json::to_string(&self.counts).unwrap_or_default();
+        blocking(|| self.db.commit_if_due(self.run_id, &counts, self.counts.seen))
+            .map_err(|e| format!("store: {e}"))?;
+        self.timings.store += store_started.elapsed();
         Ok(())
     }
 
@@ -514,51 +652,51 @@ impl<'a> Run<'a> {
         let content_sync = cookie.is_some();
         let base = repo.groups.groups_dn.clone().unwrap_or_default();
         let filter = crate::filter::user_filter(&repo.groups.object_classes, &[], None);
-        Store::start_group_read(&mut self.db).await.map_err(|e| format!("store: {e}"))?;
-        let mut reader =
+        let reader =
             Reader::open(ldap, repo, &base, ldap3::Scope::Subtree, &filter, mapping::group_attributes(repo), cookie)
                 .await?;
         let mut counts = GroupCounts::default();
         let mut batch = Vec::new();
         let mut present_phase = false;
         let mut gone = false;
-        while let Some(item) = reader.next().await? {
-            match item {
-                SyncItem::Changed(raw) => {
-                    let e = SearchEntry::construct(raw);
-                    let entry = Entry::new(e.dn, e.attrs, e.bin_attrs);
-                    match mapping::map_group(repo, &entry) {
+        let mut rx = reader.spawn(self.page_size(), None);
+        let end = loop {
+            let items = match rx.recv().await {
+                None => break Err("the directory reader stopped unexpectedly".to_string()),
+                Some(Read::End(end)) => break end,
+                Some(Read::Items(items)) => items,
+            };
+            for item in items {
+                match item {
+                    Item::Entry(entry) => match mapping::map_group(repo, &entry) {
                         Ok(g) => batch.push(g),
                         Err(e) => self.error(e.dn, e.reason),
+                    },
+                    Item::User(_) => {}
+                    Item::Present(uuids) => {
+                        present_phase = true;
+                        counts.seen += uuids.len() as u64;
+                        counts.unchanged += uuids.len() as u64;
+                        blocking(|| self.db.mark_groups(&uuids, false)).map_err(|e| format!("store: {e}"))?;
                     }
-                    if batch.len() >= self.page_size() {
-                        self.write_groups(&mut batch, &mut counts).await?;
+                    Item::Deleted(uuids) => {
+                        gone = true;
+                        blocking(|| self.db.mark_groups(&uuids, true)).map_err(|e| format!("store: {e}"))?;
                     }
                 }
-                SyncItem::Present(uuids) => {
-                    present_phase = true;
-                    counts.seen += uuids.len() as u64;
-                    counts.unchanged += uuids.len() as u64;
-                    Store::mark_groups(&mut self.db, &uuids, false).await.map_err(|e| format!("store: {e}"))?;
-                }
-                SyncItem::Deleted(uuids) => {
-                    gone = true;
-                    Store::mark_groups(&mut self.db, &uuids, true).await.map_err(|e| format!("store: {e}"))?;
-                }
-                SyncItem::Other => {}
             }
-        }
-        let (new_cookie, refresh_deletes) = reader.finish().await?;
+            self.write_groups(&mut batch, &mut counts).await?;
+        };
+        let (new_cookie, refresh_deletes) = end?;
         self.write_groups(&mut batch, &mut counts).await?;
+        blocking(|| self.db.commit()).map_err(|e| format!("store: {e}"))?;
         let complete = !content_sync || present_phase || !refresh_deletes;
         if complete && counts.seen > 0 {
-            counts.deleted = Store::remove_groups(&mut self.db, self.tenant, &repo.id, false)
-                .await
-                .map_err(|e| format!("store: {e}"))?;
+            counts.deleted =
+                blocking(|| self.db.remove_groups(self.tenant, &repo.id, false)).map_err(|e| format!("store: {e}"))?;
         } else if gone {
-            counts.deleted = Store::remove_groups(&mut self.db, self.tenant, &repo.id, true)
-                .await
-                .map_err(|e| format!("store: {e}"))?;
+            counts.deleted =
+                blocking(|| self.db.remove_groups(self.tenant, &repo.id, true)).map_err(|e| format!("store: {e}"))?;
         }
         self.group_counts = Some(counts);
         Ok(new_cookie)
@@ -572,10 +710,7 @@ impl<'a> Run<'a> {
         if batch.is_empty() {
             return Ok(());
         }
-        let uuids: Vec<String> = batch.iter().map(|g| g.uuid.clone()).collect();
-        Store::mark_groups(&mut self.db, &uuids, false).await.map_err(|e| format!("store: {e}"))?;
-        Store::write_groups(&mut self.db, self.tenant, &self.repo.id, batch, &self.started, counts)
-            .await
+        blocking(|| self.db.write_groups(self.tenant, &self.repo.id, batch, &self.started, counts))
             .map_err(|e| format!("store: {e}"))?;
         batch.clear();
         Ok(())

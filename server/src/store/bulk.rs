@@ -1,0 +1,360 @@
+//! The sync writer's own connection to the store: rusqlite with prepared
+//! statements, on the same SQLite library and database file as the pool.
+//!
+//! Why not the sqlx pool: a sync writes hundreds of thousands of rows, and
+//! sqlx hands every statement and row to its worker thread and back (two
+//! context switches each); in-process prepared statements write the same
+//! rows several times faster. The connection also keeps the run's TEMP
+//! tables: the UUIDs a run has seen (deletion detection without holding the
+//! directory in memory) and those the directory reported deleted.
+//!
+//! Its calls are synchronous and short (one batch); the engine runs them
+//! through [`blocking`] so they do not stall other tasks.
+
+use super::groups::PreparedGroup;
+use super::sync::{changed_fields, BatchOutcome, Missing, PreparedUser, Removal, DISABLE_USERS};
+use super::StoreError;
+use app::model::{GroupCounts, SyncChange};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+/// Runs a short synchronous store call without stalling the runtime's other
+/// tasks (on a current-thread runtime, as in tests, it simply runs).
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+pub struct Bulk {
+    conn: Connection,
+    /// When the open write transaction began (None: none is open).
+    open_since: Option<std::time::Instant>,
+    rows_since_commit: usize,
+    /// The first batch of a run is committed at once, so its progress shows.
+    committed_progress: bool,
+}
+
+/// A run commits at least this often, so other writers (sign-ins, edits)
+/// never wait long for the store and progress becomes visible.
+const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_millis(400);
+/// ... and after this many rows. Entry UUIDs and usernames arrive in random
+/// order, so each batch dirties pages all over the indexes: committing per
+/// page of 1,000 rewrote the same index pages into the WAL a hundred times.
+const COMMIT_ROWS: usize = 20_000;
+
+const TEMP_TABLES: [&str; 4] = ["sync_seen", "sync_gone", "group_seen", "group_gone"];
+
+impl Bulk {
+    /// Opens a connection for one run, with empty seen-sets.
+    pub fn open(path: &Path) -> Result<Bulk, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // WAL is a property of the file (set by the pool); NORMAL is safe
+        // with WAL. A bigger page cache keeps index pages of a large users
+        // table in memory between batches.
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 8192; PRAGMA journal_size_limit = 67108864;",
+        )?;
+        for table in TEMP_TABLES {
+            conn.execute_batch(&format!(
+                "CREATE TEMP TABLE IF NOT EXISTS {table} (uuid TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM temp.{table};"
+            ))?;
+        }
+        Ok(Bulk { conn, open_since: None, rows_since_commit: 0, committed_progress: false })
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        if self.open_since.is_none() {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.open_since = Some(std::time::Instant::now());
+            self.rows_since_commit = 0;
+        }
+        Ok(())
+    }
+
+    /// Commits what the run wrote so far. A run that fails before its next
+    /// commit loses at most that much (it is rolled back, never half-written).
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        if self.open_since.take().is_some() {
+            self.conn.execute_batch("COMMIT")?;
+        }
+        Ok(())
+    }
+
+    /// Commits when the transaction is old or large enough, first recording
+    /// the run's progress in it. True when it committed.
+    pub fn commit_if_due(&mut self, run_id: i64, counts_json: &str, done: u64) -> Result<bool, StoreError> {
+        let Some(since) = self.open_since else { return Ok(false) };
+        if self.committed_progress && since.elapsed() < COMMIT_EVERY && self.rows_since_commit < COMMIT_ROWS {
+            return Ok(false);
+        }
+        self.committed_progress = true;
+        self.conn
+            .prepare_cached("UPDATE sync_runs SET counts = ?1, progress_done = ?2 WHERE id = ?3")?
+            .execute(params![counts_json, done as i64, run_id])?;
+        self.commit()?;
+        Ok(true)
+    }
+
+    /// Commits and copies the run's writes from the WAL into the database
+    /// file (what a run left uncommitted after a failure is committed too:
+    /// it is correct data, and nobody is removed by it).
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.commit()?;
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn mark(&mut self, table: &str, uuids: &[String]) -> Result<(), StoreError> {
+        self.begin()?;
+        let mut insert = self.conn.prepare_cached(&format!("INSERT OR IGNORE INTO temp.{table} (uuid) VALUES (?1)"))?;
+        for uuid in uuids {
+            insert.execute([uuid])?;
+        }
+        Ok(())
+    }
+
+    /// Marks user UUIDs as seen by the run (entries that could not be mapped
+    /// too, so a mapping problem never turns into a deletion).
+    pub fn mark_seen(&mut self, uuids: &[String]) -> Result<(), StoreError> {
+        self.mark("sync_seen", uuids)
+    }
+
+    /// Records user UUIDs the directory reported deleted (or moved out of scope).
+    pub fn mark_gone(&mut self, uuids: &[String]) -> Result<(), StoreError> {
+        self.mark("sync_gone", uuids)
+    }
+
+    /// Marks group UUIDs as seen (`gone = false`) or reported deleted.
+    pub fn mark_groups(&mut self, uuids: &[String], gone: bool) -> Result<(), StoreError> {
+        self.mark(if gone { "group_gone" } else { "group_seen" }, uuids)
+    }
+
+    /// Writes one batch in one transaction: new users inserted, changed ones
+    /// updated, unchanged ones (same content hash) left untouched. The first
+    /// `want_changes` changes are described.
+    pub fn write_batch(
+        &mut self,
+        tenant: &str,
+        repo: &str,
+        batch: &[PreparedUser],
+        now: &str,
+        want_changes: usize,
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut out = BatchOutcome::default();
+        self.begin()?;
+        self.rows_since_commit += batch.len();
+        let tx = &self.conn;
+        {
+            let mut hash_of = tx.prepare_cached(
+                "SELECT content_hash FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+            )?;
+            let mut body_of = tx
+                .prepare_cached("SELECT body FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3")?;
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO users (tenant, repository_id, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET username = excluded.username, ldap_dn = excluded.ldap_dn, enabled = excluded.enabled, body = excluded.body, content_hash = excluded.content_hash, synced_at = excluded.synced_at",
+            )?;
+            for p in batch {
+                let u = &p.user;
+                let existing: Option<Vec<u8>> =
+                    hash_of.query_row(params![tenant, repo, u.ldap_uuid], |r| r.get(0)).optional()?;
+                let kind = match existing {
+                    Some(hash) if hash == p.hash => {
+                        out.unchanged += 1;
+                        continue;
+                    }
+                    Some(_) => {
+                        out.updated += 1;
+                        "updated"
+                    }
+                    None => {
+                        out.added += 1;
+                        "added"
+                    }
+                };
+                if out.changes.len() < want_changes {
+                    let attributes = if kind == "updated" {
+                        let old: Option<String> =
+                            body_of.query_row(params![tenant, repo, u.ldap_uuid], |r| r.get(0)).optional()?;
+                        old.map(|o| changed_fields(&o, &p.body)).unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    out.changes.push(SyncChange {
+                        username: u.username.clone(),
+                        ldap_dn: u.ldap_dn.clone(),
+                        kind: kind.into(),
+                        attributes,
+                    });
+                }
+                upsert.execute(params![
+                    tenant,
+                    repo,
+                    u.ldap_uuid,
+                    u.username,
+                    u.ldap_dn,
+                    u.enabled,
+                    p.body,
+                    p.hash,
+                    now
+                ])?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The users a run would remove (see [`Removal`]); only enabled ones
+    /// count when the policy disables.
+    pub fn find_removable(
+        &mut self,
+        tenant: &str,
+        repo: &str,
+        which: Removal,
+        only_enabled: bool,
+    ) -> Result<Missing, StoreError> {
+        let stored: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM users WHERE tenant = ?1 AND repository_id = ?2",
+            params![tenant, repo],
+            |r| r.get(0),
+        )?;
+        // First over the primary-key index alone (no table rows read): in the
+        // usual run nobody is missing and this is all it costs.
+        let cond = which.condition();
+        let candidates: i64 = self.conn.query_row(
+            &format!("SELECT COUNT(*) FROM users WHERE tenant = ?1 AND repository_id = ?2 AND {cond}"),
+            params![tenant, repo],
+            |r| r.get(0),
+        )?;
+        let to_remove = if candidates == 0 || !only_enabled {
+            candidates
+        } else {
+            self.conn.query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM users WHERE tenant = ?1 AND repository_id = ?2 AND enabled = 1 AND {cond}"
+                ),
+                params![tenant, repo],
+                |r| r.get(0),
+            )?
+        };
+        Ok(Missing { stored: stored as u64, to_remove: to_remove as u64 })
+    }
+
+    /// Disables or deletes the selected users; the count and the first changes.
+    pub fn remove_users(
+        &mut self,
+        tenant: &str,
+        repo: &str,
+        which: Removal,
+        delete: bool,
+        now: &str,
+        want_changes: usize,
+    ) -> Result<(u64, Vec<SyncChange>), StoreError> {
+        let cond = which.condition();
+        let kind = if delete { "deleted" } else { "disabled" };
+        self.begin()?;
+        let tx = &self.conn;
+        let changes = {
+            let mut sample = tx.prepare(&format!(
+                "SELECT username, ldap_dn FROM users WHERE tenant = ?1 AND repository_id = ?2 AND (enabled = 1 OR ?3) AND {cond} LIMIT ?4"
+            ))?;
+            let rows = sample.query_map(params![tenant, repo, delete, want_changes as i64], |r| {
+                Ok(SyncChange {
+                    username: r.get(0)?,
+                    ldap_dn: r.get(1)?,
+                    kind: kind.into(),
+                    attributes: vec!["enabled".into()],
+                })
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        let n = if delete {
+            tx.execute(
+                &format!("DELETE FROM users WHERE tenant = ?1 AND repository_id = ?2 AND {cond}"),
+                params![tenant, repo],
+            )?
+        } else {
+            tx.execute(
+                &format!("{DISABLE_USERS} WHERE tenant = ?2 AND repository_id = ?3 AND enabled = 1 AND {cond}"),
+                params![now, tenant, repo],
+            )?
+        };
+        self.commit()?;
+        Ok((n as u64, changes))
+    }
+
+    /// Writes a batch of groups: unchanged ones (same hash) are left alone,
+    /// changed ones get their member rows replaced.
+    pub fn write_groups(
+        &mut self,
+        tenant: &str,
+        repo: &str,
+        groups: &[PreparedGroup],
+        now: &str,
+        counts: &mut GroupCounts,
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        self.rows_since_commit += groups.iter().map(|g| 1 + g.member_keys.len()).sum::<usize>();
+        let tx = &self.conn;
+        {
+            let mut hash_of = tx.prepare_cached(
+                "SELECT content_hash FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+            )?;
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO groups (tenant, repository_id, ldap_uuid, name, ldap_dn, dn_key, content_hash, synced_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET name = excluded.name, ldap_dn = excluded.ldap_dn, dn_key = excluded.dn_key, content_hash = excluded.content_hash, synced_at = excluded.synced_at",
+            )?;
+            let mut clear = tx.prepare_cached(
+                "DELETE FROM group_members WHERE tenant = ?1 AND repository_id = ?2 AND group_uuid = ?3",
+            )?;
+            let mut member = tx.prepare_cached(
+                "INSERT OR IGNORE INTO group_members (tenant, repository_id, group_uuid, member_key) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut seen = tx.prepare_cached("INSERT OR IGNORE INTO temp.group_seen (uuid) VALUES (?1)")?;
+            for g in groups {
+                counts.seen += 1;
+                seen.execute([&g.uuid])?;
+                let existing: Option<Vec<u8>> =
+                    hash_of.query_row(params![tenant, repo, g.uuid], |r| r.get(0)).optional()?;
+                match existing {
+                    Some(h) if h == g.hash => {
+                        counts.unchanged += 1;
+                        continue;
+                    }
+                    Some(_) => counts.updated += 1,
+                    None => counts.added += 1,
+                }
+                upsert.execute(params![tenant, repo, g.uuid, g.name, g.dn, g.dn_key, g.hash, now])?;
+                clear.execute(params![tenant, repo, g.uuid])?;
+                for key in &g.member_keys {
+                    member.execute(params![tenant, repo, g.uuid, key])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the groups a complete read did not return (`gone = false`) or
+    /// the directory reported deleted (`gone = true`), with their memberships.
+    pub fn remove_groups(&mut self, tenant: &str, repo: &str, gone: bool) -> Result<u64, StoreError> {
+        let cond = if gone {
+            "ldap_uuid IN (SELECT uuid FROM temp.group_gone)"
+        } else {
+            "ldap_uuid NOT IN (SELECT uuid FROM temp.group_seen)"
+        };
+        self.begin()?;
+        let tx = &self.conn;
+        tx.execute(
+            &format!(
+                "DELETE FROM group_members WHERE tenant = ?1 AND repository_id = ?2 AND group_uuid IN (SELECT ldap_uuid FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND {cond})"
+            ),
+            params![tenant, repo],
+        )?;
+        let n = tx.execute(
+            &format!("DELETE FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND {cond}"),
+            params![tenant, repo],
+        )?;
+        self.commit()?;
+        Ok(n as u64)
+    }
+}
