@@ -222,11 +222,14 @@ impl Store {
                 q.push(" AND repository_id = ").push_bind(r.to_string());
             }
             if let Some(s) = search.filter(|s| !s.is_empty()) {
-                q.push(" AND username LIKE ").push_bind(like_prefix(s)).push(" ESCAPE '\\'");
+                // SQLite's lower() folds ASCII only: fold the prefix the same way.
+                let prefix = s.to_ascii_lowercase();
+                let end = format!("{prefix}\u{10FFFF}");
+                q.push(" AND lower(username) >= ").push_bind(prefix).push(" AND lower(username) < ").push_bind(end);
             }
         }
         let total: i64 = count.build().fetch_one(&self.pool).await?.get(0);
-        page.push(" ORDER BY username LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+        page.push(" ORDER BY lower(username) LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
         let users = page.build().fetch_all(&self.pool).await?.iter().filter_map(user_of).collect();
         Ok((total as u64, users))
     }
@@ -341,6 +344,33 @@ fn run_of(r: &sqlx::sqlite::SqliteRow) -> SyncRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The users list must stay an index range on a million users: no scan
+    /// of the users table and no sort, with or without a search and a
+    /// repository filter.
+    #[tokio::test]
+    async fn user_listing_and_search_use_indexes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_file(&dir.path().join("t.db")).await.expect("store");
+        let queries = [
+            "SELECT body FROM users WHERE tenant = 'd' ORDER BY lower(username) LIMIT 25",
+            "SELECT body FROM users WHERE tenant = 'd' AND lower(username) >= 'ab' AND lower(username) < 'ab\u{10FFFF}' ORDER BY lower(username) LIMIT 25",
+            "SELECT body FROM users WHERE tenant = 'd' AND repository_id = 'r' AND lower(username) >= 'ab' AND lower(username) < 'ab\u{10FFFF}' ORDER BY lower(username) LIMIT 25",
+            "SELECT COUNT(*) FROM users WHERE tenant = 'd' AND lower(username) >= 'ab' AND lower(username) < 'ab\u{10FFFF}'",
+        ];
+        for q in queries {
+            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {q}"))
+                .fetch_all(store.pool())
+                .await
+                .expect("plan")
+                .iter()
+                .map(|r| r.get::<String, _>(3))
+                .collect();
+            let text = plan.join(" | ");
+            assert!(text.contains("USING INDEX users_by") || text.contains("USING COVERING INDEX users_by"), "{q}: {text}");
+            assert!(!text.contains("TEMP B-TREE"), "{q} sorts: {text}");
+        }
+    }
 
     #[test]
     fn names_changed_fields_and_attributes() {
