@@ -116,18 +116,7 @@ pub async fn next_runs(id: String) -> Result<crate::model::NextRuns, AppError> {
 
 #[server(prefix = "/_sfn", endpoint = "list_groups")]
 pub async fn list_groups(search: String, page: u32) -> Result<crate::model::GroupList, AppError> {
-    respond(
-        async {
-            let query = crate::port::UserQuery {
-                search: Some(search),
-                repository_id: None,
-                page: Some(page.max(1)),
-                page_size: Some(USERS_PAGE_SIZE),
-            };
-            backend()?.list_groups(CONSOLE_TENANT, query).await
-        }
-        .await,
-    )
+    respond(async { backend()?.list_groups(CONSOLE_TENANT, console_query(search, page)).await }.await)
 }
 
 #[server(prefix = "/_sfn", endpoint = "sync_runs")]
@@ -137,18 +126,7 @@ pub async fn sync_runs(id: String) -> Result<Vec<crate::model::SyncRun>, AppErro
 
 #[server(prefix = "/_sfn", endpoint = "list_users")]
 pub async fn list_users(search: String, page: u32) -> Result<crate::model::UserList, AppError> {
-    respond(
-        async {
-            let query = crate::port::UserQuery {
-                search: Some(search),
-                repository_id: None,
-                page: Some(page.max(1)),
-                page_size: Some(USERS_PAGE_SIZE),
-            };
-            backend()?.list_users(CONSOLE_TENANT, query).await
-        }
-        .await,
-    )
+    respond(async { backend()?.list_users(CONSOLE_TENANT, console_query(search, page)).await }.await)
 }
 
 #[server(prefix = "/_sfn", endpoint = "get_user")]
@@ -157,6 +135,17 @@ pub async fn get_user(id: String) -> Result<crate::model::User, AppError> {
 }
 
 pub const USERS_PAGE_SIZE: u32 = 25;
+
+/// The console's list query: a search over all repositories, one page.
+#[cfg(feature = "ssr")]
+fn console_query(search: String, page: u32) -> crate::port::UserQuery {
+    crate::port::UserQuery {
+        search: Some(search),
+        repository_id: None,
+        page: Some(page.max(1)),
+        page_size: Some(USERS_PAGE_SIZE),
+    }
+}
 
 #[server(prefix = "/_sfn", endpoint = "resync_user")]
 pub async fn resync_user(id: String) -> Result<crate::model::User, AppError> {

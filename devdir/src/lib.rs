@@ -272,7 +272,9 @@ impl Slapd {
         let mut child = Command::new("ldapmodify")
             .args(["-x", "-H", &self.ldap_url(), "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
             .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
+            // Not read: a large LDIF would fill the pipe with "modifying entry"
+            // lines and block ldapmodify while we are still writing its input.
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .map_err(|e| e.to_string())?;

@@ -447,3 +447,26 @@ async fn schedules_start_runs_and_show_the_next_one() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(port.sync_runs("default", "cron").await.expect("runs").len(), settled);
 }
+
+#[tokio::test]
+async fn a_replay_too_large_for_memory_becomes_a_complete_read() {
+    // More users than the smallest replay limit (5,000).
+    let e = env(5_200).await;
+    let port = ServicePort(e.service.clone());
+    port.create_repository("default", repository(&e.slapd, "big")).await.expect("created");
+    run(&port, "big", SyncMode::Full).await;
+    e.slapd.modify(&format!("dn: {}\nchangetype: delete\n", devdir::ldif::user_dn(9))).expect("delete");
+    let store = e.service.store();
+    let mut state = store.sync_state("default", "big").await.expect("read").expect("saved");
+    state.users_cookie = Some(b"rid=000,csn=20000101000000.000000Z#000000#000#000000".to_vec());
+    store.save_sync_state("default", "big", &state).await.expect("saved");
+
+    let r = run(&port, "big", SyncMode::Changed).await;
+    assert_eq!((r.state.as_str(), r.method.as_str()), ("succeeded", "paged"), "{r:?}");
+    assert!(r.message.as_deref().is_some_and(|m| m.contains("more than 5000 changes")), "{r:?}");
+    assert_eq!((r.counts.seen, r.counts.disabled), (5_200, 1), "{r:?}");
+    assert!(!users(&port, &devdir::ldif::username(9)).await.users[0].enabled);
+    // The fresh cookie works: the next changed sync replays nothing.
+    let next = run(&port, "big", SyncMode::Changed).await;
+    assert_eq!((next.method.as_str(), next.counts.seen), ("syncrepl", 0), "{next:?}");
+}

@@ -1,7 +1,7 @@
 //! Groups synced into the store: a searchable, paginated list.
 
 use crate::api::{list_groups, USERS_PAGE_SIZE};
-use crate::pages::layout::{ErrorBox, Pager, Shell};
+use crate::pages::layout::{ErrorBox, Pager, SearchHead, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -13,12 +13,7 @@ pub fn GroupsPage() -> impl IntoView {
     view! {
         <Title text="Groups · dirbridge" />
         <Shell>
-            <div class="page-head">
-                <h1>"Groups"</h1>
-                <input id="group-search" type="search" placeholder="Search by name" aria-label="Search groups"
-                    prop:value=move || search.get()
-                    on:input=move |ev| { search.set(event_target_value(&ev)); page.set(1); } />
-            </div>
+            <SearchHead title="Groups" input_id="group-search" placeholder="Search by name" search=search page=page />
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || groups.get().map(|result| match result {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),

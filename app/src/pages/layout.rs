@@ -66,3 +66,22 @@ pub fn dn_name(dn: &str) -> String {
     let first = dn.split(',').next().unwrap_or(dn);
     first.split_once('=').map(|(_, v)| v.trim().to_string()).unwrap_or_else(|| dn.to_string())
 }
+
+/// A list page's heading with its search box; typing goes back to page 1.
+#[component]
+pub fn SearchHead(
+    title: &'static str,
+    input_id: &'static str,
+    placeholder: &'static str,
+    search: RwSignal<String>,
+    page: RwSignal<u32>,
+) -> impl IntoView {
+    view! {
+        <div class="page-head">
+            <h1>{title}</h1>
+            <input id=input_id type="search" placeholder=placeholder aria-label=placeholder
+                prop:value=move || search.get()
+                on:input=move |ev| { search.set(event_target_value(&ev)); page.set(1); } />
+        </div>
+    }
+}

@@ -1,7 +1,7 @@
 //! Users synced into the store: a searchable, paginated list and a user page.
 
 use crate::api::{get_user, list_users, resync_user, USERS_PAGE_SIZE};
-use crate::pages::layout::{dn_name, ErrorBox, Pager, Shell};
+use crate::pages::layout::{dn_name, ErrorBox, Pager, SearchHead, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -15,12 +15,7 @@ pub fn UsersPage() -> impl IntoView {
     view! {
         <Title text="Users · dirbridge" />
         <Shell>
-            <div class="page-head">
-                <h1>"Users"</h1>
-                <input id="user-search" type="search" placeholder="Search by username" aria-label="Search users"
-                    prop:value=move || search.get()
-                    on:input=move |ev| { search.set(event_target_value(&ev)); page.set(1); } />
-            </div>
+            <SearchHead title="Users" input_id="user-search" placeholder="Search by username" search=search page=page />
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || users.get().map(|result| match result {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),

@@ -37,27 +37,23 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(u64, Vec<Group>), StoreError> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM groups g WHERE g.tenant = ");
-        let mut page = QueryBuilder::<Sqlite>::new(GROUP_COLUMNS);
-        for q in [&mut count, &mut page] {
-            q.push_bind(tenant.to_string());
-            if let Some(r) = repository_id {
-                q.push(" AND g.repository_id = ").push_bind(r.to_string());
-            }
-            if let Some(s) = search.filter(|s| !s.is_empty()) {
-                q.push(" AND g.name LIKE ").push_bind(super::sync::like_prefix(s)).push(" ESCAPE '\\'");
-            }
-        }
-        let total: i64 = count.build().fetch_one(&self.pool).await?.get(0);
-        page.push(" ORDER BY g.name LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
-        let groups = page.build().fetch_all(&self.pool).await?.iter().map(group_of).collect();
-        Ok((total as u64, groups))
+        let (total, rows) = self
+            .list_page(
+                GROUP_COLUMNS,
+                "lower(t.name)",
+                super::ListFilter { tenant, repository_id, search },
+                offset,
+                limit,
+            )
+            .await?;
+        let groups = rows.iter().map(group_of).collect();
+        Ok((total, groups))
     }
 
     pub async fn get_group(&self, tenant: &str, repository_id: &str, uuid: &str) -> Result<Group, StoreError> {
         let mut q = QueryBuilder::<Sqlite>::new(GROUP_COLUMNS);
-        q.push_bind(tenant).push(" AND g.repository_id = ").push_bind(repository_id);
-        q.push(" AND g.ldap_uuid = ").push_bind(uuid);
+        q.push(" WHERE t.tenant = ").push_bind(tenant).push(" AND t.repository_id = ").push_bind(repository_id);
+        q.push(" AND t.ldap_uuid = ").push_bind(uuid);
         q.build().fetch_optional(&self.pool).await?.map(|r| group_of(&r)).ok_or(StoreError::NotFound)
     }
 
@@ -94,7 +90,7 @@ impl Store {
     }
 }
 
-const GROUP_COLUMNS: &str = "SELECT g.repository_id, g.ldap_uuid, g.name, g.ldap_dn, g.synced_at, (SELECT COUNT(*) FROM group_members gm WHERE gm.tenant = g.tenant AND gm.repository_id = g.repository_id AND gm.group_uuid = g.ldap_uuid) FROM groups g WHERE g.tenant = ";
+const GROUP_COLUMNS: &str = "SELECT t.repository_id, t.ldap_uuid, t.name, t.ldap_dn, t.synced_at, (SELECT COUNT(*) FROM group_members gm WHERE gm.tenant = t.tenant AND gm.repository_id = t.repository_id AND gm.group_uuid = t.ldap_uuid) FROM groups t";
 
 fn group_of(r: &sqlx::sqlite::SqliteRow) -> Group {
     let repository_id: String = r.get(0);

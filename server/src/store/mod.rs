@@ -310,6 +310,47 @@ impl Store {
     }
 }
 
+/// Which rows a listing shows: a tenant's, optionally one repository's, and
+/// optionally those whose name starts with `search` (case-insensitively).
+pub struct ListFilter<'a> {
+    pub tenant: &'a str,
+    pub repository_id: Option<&'a str>,
+    pub search: Option<&'a str>,
+}
+
+impl Store {
+    /// One page of a listing and the total: `select` (a query over a table
+    /// aliased `t`) filtered, ordered by `name` (an indexed expression such as
+    /// `lower(t.username)`), with a prefix search as a range on it.
+    async fn list_page(
+        &self,
+        select: &str,
+        name: &str,
+        filter: ListFilter<'_>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(u64, Vec<sqlx::sqlite::SqliteRow>), StoreError> {
+        let from = select.rsplit_once(" FROM ").map(|(_, f)| f).unwrap_or(select);
+        let mut count = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("SELECT COUNT(*) FROM {from}"));
+        let mut page = sqlx::QueryBuilder::<sqlx::Sqlite>::new(select);
+        for q in [&mut count, &mut page] {
+            q.push(" WHERE t.tenant = ").push_bind(filter.tenant.to_string());
+            if let Some(r) = filter.repository_id {
+                q.push(" AND t.repository_id = ").push_bind(r.to_string());
+            }
+            if let Some(s) = filter.search.filter(|s| !s.is_empty()) {
+                // SQLite's lower() folds ASCII only: fold the prefix the same way.
+                let prefix = s.to_ascii_lowercase();
+                let end = format!("{prefix}\u{10FFFF}");
+                q.push(format!(" AND {name} >= ")).push_bind(prefix).push(format!(" AND {name} < ")).push_bind(end);
+            }
+        }
+        let total: i64 = count.build().fetch_one(&self.pool).await?.get(0);
+        page.push(format!(" ORDER BY {name} LIMIT ")).push_bind(limit).push(" OFFSET ").push_bind(offset);
+        Ok((total as u64, page.build().fetch_all(&self.pool).await?))
+    }
+}
+
 fn repo_row(r: &sqlx::sqlite::SqliteRow) -> RepositoryRow {
     RepositoryRow {
         id: r.get(0),

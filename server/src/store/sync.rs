@@ -2,9 +2,9 @@
 //! connection per run so it can keep a TEMP table of the UUIDs the run has
 //! seen (deletion detection without holding the directory in memory).
 
-use super::{Store, StoreError};
+use super::{ListFilter, Store, StoreError};
 use app::model::{GroupCounts, SyncChange, SyncCounts, SyncError, SyncMode, SyncProgress, SyncRun, User};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
 
 /// Disables users (`?1` = now). The hash is reset with the body, so a user that
 /// comes back in a later read is rewritten.
@@ -214,24 +214,17 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(u64, Vec<User>), StoreError> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM users WHERE tenant = ");
-        let mut page = QueryBuilder::<Sqlite>::new("SELECT body, synced_at FROM users WHERE tenant = ");
-        for q in [&mut count, &mut page] {
-            q.push_bind(tenant.to_string());
-            if let Some(r) = repository_id {
-                q.push(" AND repository_id = ").push_bind(r.to_string());
-            }
-            if let Some(s) = search.filter(|s| !s.is_empty()) {
-                // SQLite's lower() folds ASCII only: fold the prefix the same way.
-                let prefix = s.to_ascii_lowercase();
-                let end = format!("{prefix}\u{10FFFF}");
-                q.push(" AND lower(username) >= ").push_bind(prefix).push(" AND lower(username) < ").push_bind(end);
-            }
-        }
-        let total: i64 = count.build().fetch_one(&self.pool).await?.get(0);
-        page.push(" ORDER BY lower(username) LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
-        let users = page.build().fetch_all(&self.pool).await?.iter().filter_map(user_of).collect();
-        Ok((total as u64, users))
+        let (total, rows) = self
+            .list_page(
+                "SELECT body, synced_at FROM users t",
+                "lower(t.username)",
+                ListFilter { tenant, repository_id, search },
+                offset,
+                limit,
+            )
+            .await?;
+        let users = rows.iter().filter_map(user_of).collect();
+        Ok((total, users))
     }
 
     /// Writes one user outside a run (single-user re-sync).
@@ -285,11 +278,6 @@ fn user_of(r: &sqlx::sqlite::SqliteRow) -> Option<User> {
     let mut user: User = serde_json::from_str(r.get::<&str, _>(0)).ok()?;
     user.synced_at = Some(r.get(1));
     Some(user)
-}
-
-/// A LIKE pattern (with `ESCAPE '\\'`) matching values that start with `s`.
-pub fn like_prefix(s: &str) -> String {
-    format!("{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
 /// Top-level fields (and attribute names) whose values differ between two user bodies.
@@ -353,10 +341,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_file(&dir.path().join("t.db")).await.expect("store");
         let queries = [
-            "SELECT body FROM users WHERE tenant = 'd' ORDER BY lower(username) LIMIT 25",
-            "SELECT body FROM users WHERE tenant = 'd' AND lower(username) >= 'ab' AND lower(username) < 'ab\u{10FFFF}' ORDER BY lower(username) LIMIT 25",
-            "SELECT body FROM users WHERE tenant = 'd' AND repository_id = 'r' AND lower(username) >= 'ab' AND lower(username) < 'ab\u{10FFFF}' ORDER BY lower(username) LIMIT 25",
-            "SELECT COUNT(*) FROM users WHERE tenant = 'd' AND lower(username) >= 'ab' AND lower(username) < 'ab\u{10FFFF}'",
+            "SELECT body FROM users t WHERE t.tenant = 'd' ORDER BY lower(t.username) LIMIT 25",
+            "SELECT body FROM users t WHERE t.tenant = 'd' AND lower(t.username) >= 'ab' AND lower(t.username) < 'ab\u{10FFFF}' ORDER BY lower(t.username) LIMIT 25",
+            "SELECT body FROM users t WHERE t.tenant = 'd' AND t.repository_id = 'r' AND lower(t.username) >= 'ab' AND lower(t.username) < 'ab\u{10FFFF}' ORDER BY lower(t.username) LIMIT 25",
+            "SELECT COUNT(*) FROM users t WHERE t.tenant = 'd' AND lower(t.username) >= 'ab' AND lower(t.username) < 'ab\u{10FFFF}'",
         ];
         for q in queries {
             let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {q}"))
@@ -367,7 +355,10 @@ mod tests {
                 .map(|r| r.get::<String, _>(3))
                 .collect();
             let text = plan.join(" | ");
-            assert!(text.contains("USING INDEX users_by") || text.contains("USING COVERING INDEX users_by"), "{q}: {text}");
+            assert!(
+                text.contains("USING INDEX users_by") || text.contains("USING COVERING INDEX users_by"),
+                "{q}: {text}"
+            );
             assert!(!text.contains("TEMP B-TREE"), "{q} sorts: {text}");
         }
     }

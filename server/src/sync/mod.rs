@@ -85,17 +85,25 @@ impl SyncEngine {
         let engine = self.clone();
         let tenant = tenant.to_string();
         tokio::spawn(async move {
-            let _guard = guard;
-            engine.run(&tenant, &repo, &secrets, run_id, request).await;
+            engine.run(&tenant, &repo, &secrets, run_id, request, guard).await;
         });
         Ok(run_id)
     }
 
-    async fn run(&self, tenant: &str, repo: &Repository, secrets: &Secrets, run_id: i64, request: SyncRequest) {
+    async fn run(
+        &self,
+        tenant: &str,
+        repo: &Repository,
+        secrets: &Secrets,
+        run_id: i64,
+        request: SyncRequest,
+        guard: RunningGuard,
+    ) {
         tracing::info!(tenant, repository = repo.id, run = run_id, mode = ?request.mode, "sync started");
         let mut run = match Run::open(&self.store, tenant, repo, run_id, request.force).await {
             Ok(r) => r,
             Err(m) => {
+                drop(guard);
                 let counts = SyncCounts::default();
                 let _ =
                     self.store.finish_run(run_id, "failed", &now_rfc3339(), &counts, Some(&m), &[], &[], None).await;
@@ -108,6 +116,9 @@ impl SyncEngine {
         if let Err(e) = blocking(|| run.db.checkpoint()) {
             tracing::warn!(error = %e, run = run_id, "store checkpoint after the run failed");
         }
+        // The repository is free again before the run reads as finished: a
+        // client that starts the next run as soon as it sees the end gets it.
+        drop(guard);
         if let Err(e) = self
             .store
             .finish_run(
@@ -198,13 +209,32 @@ impl Reader {
     /// ahead: decoding overlaps with mapping and writing, memory stays flat.
     /// With `users` (the repository and the run's time), entries are mapped
     /// to users on the reader task too.
-    fn spawn(mut self, batch: usize, users: Option<(Repository, String)>) -> tokio::sync::mpsc::Receiver<Read> {
+    /// With `limit`, a content sync that replays more changed entries than
+    /// that is abandoned.
+    fn spawn(
+        mut self,
+        batch: usize,
+        users: Option<(Repository, String)>,
+        limit: Option<u64>,
+    ) -> tokio::sync::mpsc::Receiver<Read> {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let read = async move {
             let mut items = Vec::with_capacity(batch);
+            let mut changed = 0u64;
             loop {
                 let item = match self.next().await {
+                    Ok(Some(SyncItem::Changed(_))) if limit.is_some_and(|l| changed >= l) => {
+                        // ldap3 buffers whatever the server sends: stop the
+                        // server rather than hold the whole directory.
+                        let ldap = self.stream.ldap_handle();
+                        let id = ldap.last_id();
+                        let _ = ldap.abandon(id).await;
+                        let _ = tx.send(Read::Items(items)).await;
+                        let _ = tx.send(Read::TooMany).await;
+                        return;
+                    }
                     Ok(Some(SyncItem::Changed(raw))) => {
+                        changed += 1;
                         let e = SearchEntry::construct(raw);
                         let entry = Entry::new(e.dn, e.attrs, e.bin_attrs);
                         match &users {
@@ -268,6 +298,9 @@ impl Reader {
 /// What the reader task hands the writer.
 enum Read {
     Items(Vec<Item>),
+    /// A content sync replayed more changed entries than the limit: the
+    /// search was abandoned (see [`replay_limit`]).
+    TooMany,
     /// The read is over: Sync Done (cookie, refreshDeletes), or why it failed.
     End(Result<(Option<Vec<u8>>, bool), String>),
 }
@@ -278,6 +311,22 @@ enum Item {
     User(Box<MappedUser>),
     Present(Vec<String>),
     Deleted(Vec<String>),
+}
+
+/// How a users read ended.
+enum UsersRead {
+    /// With the Sync Done cookie of a content sync.
+    Done(Option<Vec<u8>>),
+    /// A content sync was abandoned: too many changes to replay.
+    TooManyChanges,
+}
+
+/// How many changed entries a content sync may replay before it is
+/// abandoned for a complete read: ldap3 buffers whatever the server sends,
+/// so an unbounded replay (a stale cookie resends everything) would hold the
+/// directory in memory.
+fn replay_limit(stored_users: u64) -> u64 {
+    (stored_users / 50).max(5_000)
 }
 
 /// A user entry mapped and serialised on the reader task, so mapping
@@ -329,6 +378,8 @@ struct Run<'a> {
     group_counts: Option<GroupCounts>,
     /// Removes users even beyond maxDeletePercent (this run only).
     force: bool,
+    /// Users of the repository in the store when the run began.
+    stored_users: u64,
     /// Where the run's time went (logged at the end): waiting for the
     /// directory, mapping and hashing, writing to the store.
     timings: Timings,
@@ -352,6 +403,7 @@ impl<'a> Run<'a> {
         force: bool,
     ) -> Result<Run<'a>, String> {
         let db = store.bulk().map_err(|e| format!("store: {e}"))?;
+        let stored_users = store.count_users(tenant, &repo.id).await.map_err(|e| format!("store: {e}"))?;
         Ok(Run {
             store,
             tenant,
@@ -366,6 +418,7 @@ impl<'a> Run<'a> {
             unidentified: 0,
             group_counts: None,
             force,
+            stored_users,
             timings: Timings::default(),
         })
     }
@@ -427,23 +480,44 @@ impl<'a> Run<'a> {
 
         // Users.
         let users = match method {
-            Method::Paged => self.read_users(ldap, &user_filter, None, true).await.map(|_| None),
-            Method::ContentSync => {
-                let cookie = stored_cookie.clone();
-                self.read_users(ldap, &user_filter, Some(cookie.clone()), false).await.map(|c| c.or(cookie))
-            }
+            Method::Paged => self.read_users(ldap, &user_filter, None, true).await,
+            Method::ContentSync => self.read_users(ldap, &user_filter, Some(stored_cookie.clone()), false).await,
             Method::Timestamps => {
                 let since = state.as_ref().map(|s| s.since.clone()).unwrap_or_default();
                 match plan::changed_since_filter(&user_filter, &since) {
                     // Sees only changed entries: removes nobody.
-                    Ok(f) => self.read_users(ldap, &f, None, false).await.map(|_| None),
+                    Ok(f) => self.read_users(ldap, &f, None, false).await,
                     Err(m) => Err(failed(m)),
                 }
             }
         };
+        let mut groups_from_scratch = false;
         match users {
-            Ok(Some(cookie)) => next_state.users_cookie = Some(cookie),
-            Ok(None) => {}
+            Ok(UsersRead::Done(Some(cookie))) => next_state.users_cookie = Some(cookie),
+            // No cookie in Sync Done: nothing changed, continue from the old one.
+            Ok(UsersRead::Done(None)) if method == Method::ContentSync => next_state.users_cookie = stored_cookie,
+            Ok(UsersRead::Done(None)) => {}
+            Ok(UsersRead::TooManyChanges) => {
+                // Replaying would hold too much in memory (a cookie too old
+                // for the session log makes the server resend everything):
+                // read the whole directory instead, from a fresh cookie.
+                let fresh =
+                    content_sync::current_cookie(ldap, repo, repo.users.effective_users_dn()).await.ok().flatten();
+                messages.push(format!(
+                    "more than {} changes to replay: the whole directory was read instead",
+                    replay_limit(self.stored_users)
+                ));
+                let _ = self.store.set_run_method(self.run_id, Method::Paged.label()).await;
+                // The counts tell the complete read's story (what the replay
+                // wrote reads as unchanged there); its changes stay listed.
+                self.counts = SyncCounts::default();
+                if let Err(outcome) = self.read_users(ldap, &user_filter, None, true).await {
+                    return outcome;
+                }
+                next_state.users_cookie = fresh.clone();
+                next_state.groups_cookie = fresh;
+                groups_from_scratch = true;
+            }
             Err(outcome) => return outcome,
         }
         if self.unidentified > 0 {
@@ -460,7 +534,7 @@ impl<'a> Run<'a> {
         {
             let previous = state.as_ref().and_then(|s| s.groups_cookie.clone());
             let cookie = match (method, previous) {
-                (Method::ContentSync, Some(c)) => Some(Some(c)),
+                (Method::ContentSync, Some(c)) if !groups_from_scratch => Some(Some(c)),
                 _ => None,
             };
             let used = cookie.clone().flatten();
@@ -493,7 +567,7 @@ impl<'a> Run<'a> {
         filter: &str,
         cookie: Option<Option<Vec<u8>>>,
         complete: bool,
-    ) -> Result<Option<Vec<u8>>, Outcome> {
+    ) -> Result<UsersRead, Outcome> {
         let repo = self.repo;
         let content_sync = cookie.is_some();
         let reader = Reader::open(
@@ -510,7 +584,8 @@ impl<'a> Run<'a> {
         let nobody = |m: String| failed(format!("{m}; nobody was removed"));
         let mut present_phase = false;
         let mut gone = 0u64;
-        let mut rx = reader.spawn(self.page_size(), Some((repo.clone(), self.started.clone())));
+        let limit = content_sync.then(|| replay_limit(self.stored_users));
+        let mut rx = reader.spawn(self.page_size(), Some((repo.clone(), self.started.clone())), limit);
         let end = loop {
             let waited = std::time::Instant::now();
             let Some(read) = rx.recv().await else {
@@ -520,6 +595,12 @@ impl<'a> Run<'a> {
             let items = match read {
                 Read::Items(items) => items,
                 Read::End(end) => break end,
+                Read::TooMany => {
+                    // What was replayed is written; the caller reads everything.
+                    self.flush().await.map_err(nobody)?;
+                    blocking(|| self.db.commit()).map_err(|e| nobody(format!("store: {e}")))?;
+                    return Ok(UsersRead::TooManyChanges);
+                }
             };
             for item in items {
                 match item {
@@ -556,13 +637,13 @@ impl<'a> Run<'a> {
         };
         if let Some(which) = which {
             if which == Removal::Unseen && self.unidentified > 0 {
-                return Ok(new_cookie);
+                return Ok(UsersRead::Done(new_cookie));
             }
             let removal_started = std::time::Instant::now();
             self.remove_users(which).await?;
             self.timings.removal = removal_started.elapsed();
         }
-        Ok(new_cookie)
+        Ok(UsersRead::Done(new_cookie))
     }
 
     /// Disables or deletes users per the repository's policy, within the
@@ -659,10 +740,10 @@ impl<'a> Run<'a> {
         let mut batch = Vec::new();
         let mut present_phase = false;
         let mut gone = false;
-        let mut rx = reader.spawn(self.page_size(), None);
+        let mut rx = reader.spawn(self.page_size(), None, None);
         let end = loop {
             let items = match rx.recv().await {
-                None => break Err("the directory reader stopped unexpectedly".to_string()),
+                None | Some(Read::TooMany) => break Err("the directory reader stopped unexpectedly".to_string()),
                 Some(Read::End(end)) => break end,
                 Some(Read::Items(items)) => items,
             };
