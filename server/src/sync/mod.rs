@@ -220,6 +220,7 @@ impl Reader {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let read = async move {
             let mut items = Vec::with_capacity(batch);
+            let mut weight = 0usize;
             let mut changed = 0u64;
             loop {
                 let item = match self.next().await {
@@ -254,8 +255,15 @@ impl Reader {
                         return;
                     }
                 };
+                // Big entries (a group with 200,000 members) go on their own:
+                // a batch is also full at MAX_BATCH_VALUES attribute values.
+                weight += item.weight();
                 items.push(item);
-                if items.len() >= batch && tx.send(Read::Items(std::mem::take(&mut items))).await.is_err() {
+                let full = items.len() >= batch || weight >= MAX_BATCH_VALUES;
+                if full {
+                    weight = 0;
+                }
+                if full && tx.send(Read::Items(std::mem::take(&mut items))).await.is_err() {
                     // The writer gave up (store error): stop reading.
                     return;
                 }
@@ -311,6 +319,21 @@ enum Item {
     User(Box<MappedUser>),
     Present(Vec<String>),
     Deleted(Vec<String>),
+}
+
+/// Attribute values in flight per batch at most (with the channel's two
+/// batches ahead, this bounds the reader's memory however large groups get).
+const MAX_BATCH_VALUES: usize = 50_000;
+
+impl Item {
+    /// Roughly how much memory the item holds, in attribute values.
+    fn weight(&self) -> usize {
+        match self {
+            Item::Entry(e) => e.attrs.values().map(Vec::len).sum::<usize>() + e.bin_attrs.len(),
+            Item::User(_) => 16,
+            Item::Present(u) | Item::Deleted(u) => u.len() / 16,
+        }
+    }
 }
 
 /// How a users read ended.
