@@ -470,3 +470,32 @@ async fn a_replay_too_large_for_memory_becomes_a_complete_read() {
     let next = run(&port, "big", SyncMode::Changed).await;
     assert_eq!((next.method.as_str(), next.counts.seen), ("syncrepl", 0), "{next:?}");
 }
+
+#[tokio::test]
+async fn a_run_cut_off_by_a_restart_is_marked_interrupted_and_the_next_one_completes() {
+    let e = env(50).await;
+    let port = ServicePort(e.service.clone());
+    port.create_repository("default", repository(&e.slapd, "restart")).await.expect("created");
+    assert_eq!(run(&port, "restart", SyncMode::Full).await.counts.added, 51);
+    // What a process killed mid-run leaves behind: a run still `running`.
+    let cut = e
+        .service
+        .store()
+        .insert_run("default", "restart", SyncMode::Full, "paged", "2026-01-01T00:00:00Z")
+        .await
+        .expect("run row");
+    drop(port);
+    let config = dirbridge::config::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: e.data.path().to_path_buf(),
+        admin_password: None,
+    };
+    let restarted = dirbridge::open(&config).await.expect("reopens");
+    let port = ServicePort(restarted);
+    let r = port.sync_run("default", "restart", &cut.to_string()).await.expect("run");
+    assert_eq!(r.state, "failed");
+    assert!(r.message.as_deref().is_some_and(|m| m.contains("interrupted")), "{r:?}");
+    assert_eq!(users(&port, "").await.total_results, 51, "the store is intact");
+    let next = run(&port, "restart", SyncMode::Full).await;
+    assert_eq!((next.state.as_str(), next.counts.unchanged), ("succeeded", 51), "{next:?}");
+}
