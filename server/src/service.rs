@@ -516,12 +516,8 @@ impl Backend for ServicePort {
     async fn list_users(&self, tenant: &str, query: UserQuery) -> Result<UserList, AppError> {
         self.0.require_tenant(tenant).await?;
         let (offset, limit) = paging(&query)?;
-        let (total, mut users) = self
-            .0
-            .store
-            .list_users(tenant, query.repository_id.as_deref(), query.search.as_deref(), offset, limit)
-            .await
-            .map_err(store_err)?;
+        let (total, mut users) =
+            self.0.store.list_users(list_filter(tenant, &query), offset, limit).await.map_err(store_err)?;
         for user in &mut users {
             self.0.resolve_groups(tenant, user).await?;
         }
@@ -531,12 +527,8 @@ impl Backend for ServicePort {
     async fn list_groups(&self, tenant: &str, query: UserQuery) -> Result<GroupList, AppError> {
         self.0.require_tenant(tenant).await?;
         let (offset, limit) = paging(&query)?;
-        let (total, groups) = self
-            .0
-            .store
-            .list_groups(tenant, query.repository_id.as_deref(), query.search.as_deref(), offset, limit)
-            .await
-            .map_err(store_err)?;
+        let (total, groups) =
+            self.0.store.list_groups(list_filter(tenant, &query), offset, limit).await.map_err(store_err)?;
         Ok(GroupList { total_results: total, groups })
     }
 
@@ -586,6 +578,10 @@ impl Backend for ServicePort {
         self.0.resolve_groups(tenant, &mut user).await?;
         Ok(user)
     }
+}
+
+fn list_filter<'a>(tenant: &'a str, query: &'a UserQuery) -> crate::store::ListFilter<'a> {
+    crate::store::ListFilter { tenant, repository_id: query.repository_id.as_deref(), search: query.search.as_deref() }
 }
 
 /// Offset and limit of a list query (`page` from 1, `pageSize` 1..=1000, 50 by default).

@@ -2,7 +2,7 @@
 //! normalized DN, or a lower-cased uid for `memberUid`) so a user's groups,
 //! nested ones included, are resolved in the store with one recursive query.
 
-use super::{Store, StoreError};
+use super::{ListFilter, Store, StoreError};
 use app::model::Group;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -31,21 +31,11 @@ pub struct Membership {
 impl Store {
     pub async fn list_groups(
         &self,
-        tenant: &str,
-        repository_id: Option<&str>,
-        search: Option<&str>,
+        filter: ListFilter<'_>,
         offset: i64,
         limit: i64,
     ) -> Result<(u64, Vec<Group>), StoreError> {
-        let (total, rows) = self
-            .list_page(
-                GROUP_COLUMNS,
-                "lower(t.name)",
-                super::ListFilter { tenant, repository_id, search },
-                offset,
-                limit,
-            )
-            .await?;
+        let (total, rows) = self.list_page(GROUP_COLUMNS, "lower(t.name)", filter, offset, limit).await?;
         let groups = rows.iter().map(group_of).collect();
         Ok((total, groups))
     }

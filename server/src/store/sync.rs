@@ -208,21 +208,12 @@ impl Store {
     /// Users of a tenant from the store, optionally filtered.
     pub async fn list_users(
         &self,
-        tenant: &str,
-        repository_id: Option<&str>,
-        search: Option<&str>,
+        filter: ListFilter<'_>,
         offset: i64,
         limit: i64,
     ) -> Result<(u64, Vec<User>), StoreError> {
-        let (total, rows) = self
-            .list_page(
-                "SELECT body, synced_at FROM users t",
-                "lower(t.username)",
-                ListFilter { tenant, repository_id, search },
-                offset,
-                limit,
-            )
-            .await?;
+        let (total, rows) =
+            self.list_page("SELECT body, synced_at FROM users t", "lower(t.username)", filter, offset, limit).await?;
         let users = rows.iter().filter_map(user_of).collect();
         Ok((total, users))
     }
