@@ -124,12 +124,10 @@ pub async fn supported(ldap: &mut Ldap, repo: &Repository) -> bool {
     else {
         return false;
     };
-    entries.into_iter().map(ldap3::SearchEntry::construct).any(|e| {
-        e.attrs
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("supportedControl"))
-            .any(|(_, v)| v.iter().any(|oid| oid == SYNC_REQUEST_OID))
-    })
+    entries
+        .into_iter()
+        .map(ldap3::SearchEntry::construct)
+        .any(|e| super::rootdse::all(&e.attrs, "supportedControl").iter().any(|oid| oid == SYNC_REQUEST_OID))
 }
 
 #[cfg(test)]

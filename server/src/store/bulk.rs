@@ -107,7 +107,7 @@ impl Bulk {
         Ok(())
     }
 
-    fn mark(&mut self, table: &str, uuids: &[String]) -> Result<(), StoreError> {
+    fn mark<'u>(&mut self, table: &str, uuids: impl IntoIterator<Item = &'u String>) -> Result<(), StoreError> {
         self.begin()?;
         let mut insert = self.conn.prepare_cached(&format!("INSERT OR IGNORE INTO temp.{table} (uuid) VALUES (?1)"))?;
         for uuid in uuids {
@@ -132,9 +132,9 @@ impl Bulk {
         self.mark(if gone { "group_gone" } else { "group_seen" }, uuids)
     }
 
-    /// Writes one batch in one transaction: new users inserted, changed ones
-    /// updated, unchanged ones (same content hash) left untouched. The first
-    /// `want_changes` changes are described.
+    /// Writes one batch in the run's open transaction (see [`Bulk::commit_if_due`]):
+    /// new users inserted, changed ones updated, unchanged ones (same content
+    /// hash) left untouched. The first `want_changes` changes are described.
     pub fn write_batch(
         &mut self,
         tenant: &str,
@@ -294,7 +294,7 @@ impl Bulk {
         now: &str,
         counts: &mut GroupCounts,
     ) -> Result<(), StoreError> {
-        self.begin()?;
+        self.mark("group_seen", groups.iter().map(|g| &g.uuid))?;
         self.rows_since_commit += groups.iter().map(|g| 1 + g.member_keys.len()).sum::<usize>();
         let tx = &self.conn;
         {
@@ -310,10 +310,8 @@ impl Bulk {
             let mut member = tx.prepare_cached(
                 "INSERT OR IGNORE INTO group_members (tenant, repository_id, group_uuid, member_key) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            let mut seen = tx.prepare_cached("INSERT OR IGNORE INTO temp.group_seen (uuid) VALUES (?1)")?;
             for g in groups {
                 counts.seen += 1;
-                seen.execute([&g.uuid])?;
                 let existing: Option<Vec<u8>> =
                     hash_of.query_row(params![tenant, repo, g.uuid], |r| r.get(0)).optional()?;
                 match existing {

@@ -40,13 +40,6 @@ impl Store {
         Ok((total, groups))
     }
 
-    pub async fn get_group(&self, tenant: &str, repository_id: &str, uuid: &str) -> Result<Group, StoreError> {
-        let mut q = QueryBuilder::<Sqlite>::new(GROUP_COLUMNS);
-        q.push(" WHERE t.tenant = ").push_bind(tenant).push(" AND t.repository_id = ").push_bind(repository_id);
-        q.push(" AND t.ldap_uuid = ").push_bind(uuid);
-        q.build().fetch_optional(&self.pool).await?.map(|r| group_of(&r)).ok_or(StoreError::NotFound)
-    }
-
     /// The groups whose members include any of `keys`, and the groups those
     /// groups are members of, to any depth.
     pub async fn memberships(

@@ -79,9 +79,9 @@ impl Store {
         mode: SyncMode,
         method: &str,
         now: &str,
+        stored_users: u64,
     ) -> Result<i64, StoreError> {
         let counts = serde_json::to_string(&SyncCounts::default()).unwrap_or_default();
-        let total = self.count_users(tenant, repo).await?;
         let row = sqlx::query(
             "INSERT INTO sync_runs (tenant, repository_id, mode, method, state, started_at, counts, progress_total) VALUES (?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id",
         )
@@ -91,20 +91,10 @@ impl Store {
         .bind(method)
         .bind(now)
         .bind(counts)
-        .bind((total > 0).then_some(total as i64))
+        .bind((stored_users > 0).then_some(stored_users as i64))
         .fetch_one(&self.pool)
         .await?;
         Ok(row.get(0))
-    }
-
-    pub async fn update_run_progress(&self, id: i64, counts: &SyncCounts, done: u64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sync_runs SET counts = ?, progress_done = ? WHERE id = ?")
-            .bind(serde_json::to_string(counts).unwrap_or_default())
-            .bind(done as i64)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -75,8 +75,16 @@ impl SyncEngine {
             }
         }
         let guard = RunningGuard { engine: self.clone(), key };
-        let run_id = match self.store.insert_run(tenant, &repo.id, request.mode, "pending", &now_rfc3339()).await {
-            Ok(id) => id,
+        let recorded = match self.store.count_users(tenant, &repo.id).await {
+            Ok(stored) => self
+                .store
+                .insert_run(tenant, &repo.id, request.mode, "pending", &now_rfc3339(), stored)
+                .await
+                .map(|id| (id, stored)),
+            Err(e) => Err(e),
+        };
+        let (run_id, stored_users) = match recorded {
+            Ok(recorded) => recorded,
             Err(e) => {
                 tracing::error!(error = %e, "sync run could not be recorded");
                 return Err(AppError::internal("the sync run could not be recorded; see the server log"));
@@ -85,7 +93,7 @@ impl SyncEngine {
         let engine = self.clone();
         let tenant = tenant.to_string();
         tokio::spawn(async move {
-            engine.run(&tenant, &repo, &secrets, run_id, request, guard).await;
+            engine.run(&tenant, &repo, &secrets, (run_id, stored_users), request, guard).await;
         });
         Ok(run_id)
     }
@@ -95,12 +103,12 @@ impl SyncEngine {
         tenant: &str,
         repo: &Repository,
         secrets: &Secrets,
-        run_id: i64,
+        (run_id, stored_users): (i64, u64),
         request: SyncRequest,
         guard: RunningGuard,
     ) {
         tracing::info!(tenant, repository = repo.id, run = run_id, mode = ?request.mode, "sync started");
-        let mut run = match Run::open(&self.store, tenant, repo, run_id, request.force).await {
+        let mut run = match Run::open(&self.store, tenant, repo, run_id, stored_users, request.force) {
             Ok(r) => r,
             Err(m) => {
                 drop(guard);
@@ -150,7 +158,7 @@ impl SyncEngine {
             failed = c.failed,
             message = outcome.message.as_deref().unwrap_or(""),
             read_ms = run.timings.read.as_millis() as u64,
-            map_ms = run.timings.map.as_millis() as u64,
+            collect_ms = run.timings.collect.as_millis() as u64,
             store_ms = run.timings.store.as_millis() as u64,
             removal_ms = run.timings.removal.as_millis() as u64,
             groups_ms = run.timings.groups.as_millis() as u64,
@@ -176,7 +184,7 @@ impl Reader {
         attrs: Vec<String>,
         cookie: Option<Option<Vec<u8>>>,
     ) -> Result<Reader, String> {
-        let page_size = repo.sync.page_size.clamp(1, 10_000) as i32;
+        let page_size = page_size(repo) as i32;
         // OpenLDAP silently truncates a content-sync search that is also paged:
         // content sync reads without paging (its results are the changes only).
         let adapters: Adapters = match cookie {
@@ -303,6 +311,15 @@ impl Reader {
     }
 }
 
+/// Entries per LDAP page and per write batch.
+fn page_size(repo: &Repository) -> usize {
+    repo.sync.page_size.clamp(1, 10_000) as usize
+}
+
+fn store_error(e: crate::store::StoreError) -> String {
+    format!("store: {e}")
+}
+
 /// What the reader task hands the writer.
 enum Read {
     Items(Vec<Item>),
@@ -403,30 +420,31 @@ struct Run<'a> {
     force: bool,
     /// Users of the repository in the store when the run began.
     stored_users: u64,
-    /// Where the run's time went (logged at the end): waiting for the
-    /// directory, mapping and hashing, writing to the store.
+    /// Where the run's time went (logged at the end): waiting for the reader
+    /// (decoding, mapping and hashing run there), collecting its results,
+    /// writing to the store.
     timings: Timings,
 }
 
 #[derive(Default, Debug)]
 struct Timings {
     read: std::time::Duration,
-    map: std::time::Duration,
+    collect: std::time::Duration,
     store: std::time::Duration,
     removal: std::time::Duration,
     groups: std::time::Duration,
 }
 
 impl<'a> Run<'a> {
-    async fn open(
+    fn open(
         store: &'a Store,
         tenant: &'a str,
         repo: &'a Repository,
         run_id: i64,
+        stored_users: u64,
         force: bool,
     ) -> Result<Run<'a>, String> {
-        let db = store.bulk().map_err(|e| format!("store: {e}"))?;
-        let stored_users = store.count_users(tenant, &repo.id).await.map_err(|e| format!("store: {e}"))?;
+        let db = store.bulk().map_err(store_error)?;
         Ok(Run {
             store,
             tenant,
@@ -444,10 +462,6 @@ impl<'a> Run<'a> {
             stored_users,
             timings: Timings::default(),
         })
-    }
-
-    fn page_size(&self) -> usize {
-        self.repo.sync.page_size.clamp(1, 10_000) as usize
     }
 
     fn error(&mut self, dn: String, message: String) {
@@ -468,7 +482,7 @@ impl<'a> Run<'a> {
         let ldap = &mut conn.ldap;
         let state = match self.store.sync_state(self.tenant, &repo.id).await {
             Ok(s) => s,
-            Err(e) => return failed(format!("store: {e}")),
+            Err(e) => return failed(store_error(e)),
         };
         let stored_cookie = state.as_ref().and_then(|s| s.users_cookie.clone());
         // The cookie a complete read continues from is taken before the read,
@@ -608,7 +622,7 @@ impl<'a> Run<'a> {
         let mut present_phase = false;
         let mut gone = 0u64;
         let limit = content_sync.then(|| replay_limit(self.stored_users));
-        let mut rx = reader.spawn(self.page_size(), Some((repo.clone(), self.started.clone())), limit);
+        let mut rx = reader.spawn(page_size(self.repo), Some((repo.clone(), self.started.clone())), limit);
         let end = loop {
             let waited = std::time::Instant::now();
             let Some(read) = rx.recv().await else {
@@ -621,7 +635,7 @@ impl<'a> Run<'a> {
                 Read::TooMany => {
                     // What was replayed is written; the caller reads everything.
                     self.flush().await.map_err(nobody)?;
-                    blocking(|| self.db.commit()).map_err(|e| nobody(format!("store: {e}")))?;
+                    blocking(|| self.db.commit()).map_err(|e| nobody(store_error(e)))?;
                     return Ok(UsersRead::TooManyChanges);
                 }
             };
@@ -633,19 +647,18 @@ impl<'a> Run<'a> {
                         present_phase = true;
                         self.counts.seen += uuids.len() as u64;
                         self.counts.unchanged += uuids.len() as u64;
-                        blocking(|| self.db.mark_seen(&uuids)).map_err(|e| nobody(format!("store: {e}")))?;
+                        blocking(|| self.db.mark_seen(&uuids)).map_err(|e| nobody(store_error(e)))?;
                     }
                     Item::Deleted(uuids) => {
                         gone += uuids.len() as u64;
-                        blocking(|| self.db.mark_gone(&uuids)).map_err(|e| nobody(format!("store: {e}")))?;
+                        blocking(|| self.db.mark_gone(&uuids)).map_err(|e| nobody(store_error(e)))?;
                     }
                 }
             }
             self.flush().await.map_err(nobody)?;
         };
         let (new_cookie, refresh_deletes) = end.map_err(nobody)?;
-        self.flush().await.map_err(nobody)?;
-        blocking(|| self.db.commit()).map_err(|e| nobody(format!("store: {e}")))?;
+        blocking(|| self.db.commit()).map_err(|e| nobody(store_error(e)))?;
 
         let which = if !content_sync {
             complete.then_some(Removal::Unseen)
@@ -675,7 +688,7 @@ impl<'a> Run<'a> {
         let force = self.force;
         let repo = self.repo;
         let delete = repo.sync.deletion.policy == DeletionPolicyKind::Delete;
-        let store_err = |e: crate::store::StoreError| failed(format!("store: {e}"));
+        let store_err = |e| failed(store_error(e));
         let missing = blocking(|| self.db.find_removable(self.tenant, &repo.id, which, !delete)).map_err(store_err)?;
         // Content sync reports deletions explicitly, so an otherwise empty
         // answer is not suspicious there; the percentage guard still applies.
@@ -697,13 +710,13 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Maps and writes the pending batch.
+    /// Counts and writes the pending batch (mapped on the reader).
     async fn flush(&mut self) -> Result<(), String> {
         if self.batch.is_empty() {
             return Ok(());
         }
         let repo = self.repo;
-        let mapping_started = std::time::Instant::now();
+        let collect_started = std::time::Instant::now();
         let mut prepared = Vec::with_capacity(self.batch.len());
         let mut seen = Vec::with_capacity(self.batch.len());
         for user in std::mem::take(&mut self.batch) {
@@ -728,19 +741,18 @@ impl<'a> Run<'a> {
         }
         let prepared: Vec<PreparedUser> = plan::drop_duplicate_usernames(prepared, &mut self.counts, &mut self.errors);
         let store_started = std::time::Instant::now();
-        self.timings.map += store_started - mapping_started;
-        blocking(|| self.db.mark_seen(&seen)).map_err(|e| format!("store: {e}"))?;
+        self.timings.collect += store_started - collect_started;
+        blocking(|| self.db.mark_seen(&seen)).map_err(store_error)?;
         let want = MAX_SAMPLES.saturating_sub(self.changes.len());
         let outcome = blocking(|| self.db.write_batch(self.tenant, &repo.id, &prepared, &self.started, want))
-            .map_err(|e| format!("store: {e}"))?;
+            .map_err(store_error)?;
         self.counts.added += outcome.added;
         self.counts.updated += outcome.updated;
         self.counts.unchanged += outcome.unchanged;
         self.changes.extend(outcome.changes);
         // Progress is committed with the users it counts, a few times a second.
         let counts = serde_json::to_string(&self.counts).unwrap_or_default();
-        blocking(|| self.db.commit_if_due(self.run_id, &counts, self.counts.seen))
-            .map_err(|e| format!("store: {e}"))?;
+        blocking(|| self.db.commit_if_due(self.run_id, &counts, self.counts.seen)).map_err(store_error)?;
         self.timings.store += store_started.elapsed();
         Ok(())
     }
@@ -763,7 +775,7 @@ impl<'a> Run<'a> {
         let mut batch = Vec::new();
         let mut present_phase = false;
         let mut gone = false;
-        let mut rx = reader.spawn(self.page_size(), None, None);
+        let mut rx = reader.spawn(page_size(self.repo), None, None);
         let end = loop {
             let items = match rx.recv().await {
                 None | Some(Read::TooMany) => break Err("the directory reader stopped unexpectedly".to_string()),
@@ -781,26 +793,23 @@ impl<'a> Run<'a> {
                         present_phase = true;
                         counts.seen += uuids.len() as u64;
                         counts.unchanged += uuids.len() as u64;
-                        blocking(|| self.db.mark_groups(&uuids, false)).map_err(|e| format!("store: {e}"))?;
+                        blocking(|| self.db.mark_groups(&uuids, false)).map_err(store_error)?;
                     }
                     Item::Deleted(uuids) => {
                         gone = true;
-                        blocking(|| self.db.mark_groups(&uuids, true)).map_err(|e| format!("store: {e}"))?;
+                        blocking(|| self.db.mark_groups(&uuids, true)).map_err(store_error)?;
                     }
                 }
             }
             self.write_groups(&mut batch, &mut counts).await?;
         };
         let (new_cookie, refresh_deletes) = end?;
-        self.write_groups(&mut batch, &mut counts).await?;
-        blocking(|| self.db.commit()).map_err(|e| format!("store: {e}"))?;
+        blocking(|| self.db.commit()).map_err(store_error)?;
         let complete = !content_sync || present_phase || !refresh_deletes;
         if complete && counts.seen > 0 {
-            counts.deleted =
-                blocking(|| self.db.remove_groups(self.tenant, &repo.id, false)).map_err(|e| format!("store: {e}"))?;
+            counts.deleted = blocking(|| self.db.remove_groups(self.tenant, &repo.id, false)).map_err(store_error)?;
         } else if gone {
-            counts.deleted =
-                blocking(|| self.db.remove_groups(self.tenant, &repo.id, true)).map_err(|e| format!("store: {e}"))?;
+            counts.deleted = blocking(|| self.db.remove_groups(self.tenant, &repo.id, true)).map_err(store_error)?;
         }
         self.group_counts = Some(counts);
         Ok(new_cookie)
@@ -815,7 +824,7 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         blocking(|| self.db.write_groups(self.tenant, &self.repo.id, batch, &self.started, counts))
-            .map_err(|e| format!("store: {e}"))?;
+            .map_err(store_error)?;
         batch.clear();
         Ok(())
     }
