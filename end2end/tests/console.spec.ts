@@ -131,6 +131,10 @@ test("the console is usable at phone width", async ({ page }) => {
   await page.fill("#password", state.adminPassword);
   await page.click("button[type=submit]");
   await expect(page.getByRole("heading", { name: "User repositories" })).toBeVisible();
+  // Let the list page finish its own requests: navigating away mid-request
+  // aborts them, which the watcher rightly reports.
+  await hydrated(page);
+  await page.waitForLoadState("networkidle");
   await page.goto("/repositories/new");
   await hydrated(page);
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
