@@ -23,7 +23,11 @@ async fn main() {
                 repository_id: "r".into(),
                 username: format!("user{i}"),
                 ldap_dn: format!("uid=user{i},ou=People,dc=example,dc=org"),
-                ldap_uuid: format!("{:08x}-0000-1000-8000-{:012x}", i, i),
+                // Directory UUIDs arrive in no particular order.
+                ldap_uuid: {
+                    let r = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    format!("{:08x}-0000-1000-8000-{:012x}", r >> 32, r & 0xffff_ffff_ffff)
+                },
                 email: Some(format!("user{i}@example.org")),
                 first_name: Some("First".into()),
                 last_name: Some("Last".into()),

@@ -57,18 +57,25 @@ impl std::fmt::Display for MappingError {
 /// objectGUID in its mixed-endian GUID form, 389-DS's nsUniqueId re-grouped.
 pub fn uuid_of(entry: &Entry, uuid_attribute: &str) -> Option<String> {
     if let Some(bytes) = entry.binary(uuid_attribute).and_then(|v| v.first()) {
-        if bytes.len() == 16 {
-            return Some(guid_to_string(bytes));
-        }
-        return Some(hex::encode(bytes));
+        return Some(uuid_from_value(uuid_attribute, bytes));
     }
-    let text = entry.first(uuid_attribute)?;
+    entry.first(uuid_attribute).map(|text| uuid_from_value(uuid_attribute, text.as_bytes()))
+}
+
+/// The canonical UUID text of one raw value of the UUID attribute (see
+/// [`uuid_of`]). AD's objectGUID is binary even when its 16 bytes happen to
+/// be valid UTF-8.
+pub fn uuid_from_value(uuid_attribute: &str, value: &[u8]) -> String {
+    let text = std::str::from_utf8(value).ok().filter(|_| !uuid_attribute.eq_ignore_ascii_case("objectGUID"));
+    let Some(text) = text else {
+        return if value.len() == 16 { guid_to_string(value) } else { hex::encode(value) };
+    };
     let hex: String = text.chars().filter(|c| *c != '-').collect();
     if hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
         let h = hex.to_ascii_lowercase();
-        return Some(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]));
+        return format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]);
     }
-    Some(text.to_string())
+    text.to_string()
 }
 
 /// Formats a 16-byte Microsoft GUID (first three groups little-endian).
@@ -293,7 +300,15 @@ pub fn map_group(repo: &Repository, entry: &Entry) -> Result<PreparedGroup, Mapp
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
-    Ok(PreparedGroup { uuid, name, dn: entry.dn.clone(), dn_key, member_keys, hash: hasher.finalize().to_vec() })
+    Ok(PreparedGroup {
+        uuid,
+        name,
+        dn: entry.dn.clone(),
+        dn_key,
+        member_keys,
+        hash: hasher.finalize().to_vec(),
+        source_hash: None,
+    })
 }
 
 /// Attributes to read for groups.
@@ -366,6 +381,11 @@ mod tests {
         let mut e = Entry::default();
         e.bin_attrs.insert("objectguid".into(), vec![guid.to_vec()]);
         assert_eq!(uuid_of(&e, "objectGUID").as_deref(), Some("01234567-89ab-cdef-0123-456789abcdef"));
+        // A GUID whose bytes happen to be valid UTF-8 is still a GUID.
+        let ascii = b"ABCDEFGHIJKLMNOP";
+        let text = String::from_utf8(ascii.to_vec()).expect("ascii");
+        let e = entry("cn=x", &[("objectGUID", &[text.as_str()])]);
+        assert_eq!(uuid_of(&e, "objectGUID").as_deref(), Some("44434241-4645-4847-494a-4b4c4d4e4f50"));
         let ds = entry("x", &[("nsUniqueId", &["66446001-1DD211B2-80f4a9c8-34a711e0"])]);
         assert_eq!(uuid_of(&ds, "nsuniqueid").as_deref(), Some("66446001-1dd2-11b2-80f4-a9c834a711e0"));
     }

@@ -499,3 +499,59 @@ async fn a_run_cut_off_by_a_restart_is_marked_interrupted_and_the_next_one_compl
     let next = run(&port, "restart", SyncMode::Full).await;
     assert_eq!((next.state.as_str(), next.counts.unchanged), ("succeeded", 51), "{next:?}");
 }
+
+#[tokio::test]
+async fn unchanged_entries_are_skipped_by_fingerprint_until_the_mapping_or_the_store_changes() {
+    let e = env(120).await;
+    let port = ServicePort(e.service.clone());
+    let mut repo = repository(&e.slapd, "corp");
+    repo.sync.page_size = 25;
+    port.create_repository("default", repo).await.expect("created");
+    let first = sync(&port, "corp", false).await;
+    assert_eq!((first.state.as_str(), first.counts.added), ("succeeded", 121), "{first:?}");
+
+    // Every user has its entry's fingerprint and its own place in read order.
+    let db = rusqlite::Connection::open(e.data.path().join("dirbridge.db")).expect("store");
+    let fingerprinted = |db: &rusqlite::Connection| -> (i64, i64) {
+        db.query_row("SELECT count(source_hash), count(DISTINCT seq) FROM users", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("count")
+    };
+    assert_eq!(fingerprinted(&db), (121, 121));
+    let again = sync(&port, "corp", false).await;
+    assert_eq!((again.counts.seen, again.counts.unchanged, again.counts.updated), (121, 121, 0), "{again:?}");
+
+    // A store written before fingerprints: every entry is mapped again, found
+    // unchanged, and fingerprinted for the next run.
+    db.execute("UPDATE users SET source_hash = NULL, seq = NULL", []).expect("forget");
+    let upgraded = sync(&port, "corp", false).await;
+    assert_eq!((upgraded.counts.unchanged, upgraded.counts.updated), (121, 0), "{upgraded:?}");
+    assert_eq!(fingerprinted(&db), (121, 121));
+
+    // The mapping is part of the fingerprint: with a new attribute mapping,
+    // entries unchanged in the directory are mapped again and updated.
+    let mut repo = port.get_repository("default", "corp").await.expect("repo");
+    repo.users.attribute_mappings.push(app::model::AttributeMapping::new("attributes.employee", "employeeNumber"));
+    port.replace_repository("default", "corp", repo).await.expect("replaced");
+    let remapped = sync(&port, "corp", false).await;
+    // (The one entry without an employeeNumber maps to the same user.)
+    assert_eq!((remapped.counts.updated, remapped.counts.unchanged), (120, 1), "{:?}", remapped.counts);
+    let user = users(&port, &devdir::ldif::username(5)).await.users.remove(0);
+    assert_eq!(user.attributes["employee"], vec!["100005"]);
+
+    // A user disabled because its entry left the read comes back enabled,
+    // although its entry is the same as when it was stored.
+    let dn = devdir::ldif::user_dn(9);
+    let (rdn, parent) = dn.split_once(',').expect("parent");
+    let outside = format!("ou=Groups,{}", devdir::ldif::BASE_DN);
+    let moved = |from: &str, to: &str| {
+        format!("dn: {from}\nchangetype: modrdn\nnewrdn: {rdn}\ndeleteoldrdn: 1\nnewsuperior: {to}\n")
+    };
+    e.slapd.modify(&moved(&dn, &outside)).expect("out of scope");
+    let removed = sync(&port, "corp", false).await;
+    assert_eq!(removed.counts.disabled, 1, "{removed:?}");
+    e.slapd.modify(&moved(&format!("{rdn},{outside}"), parent)).expect("back in scope");
+    let back = sync(&port, "corp", false).await;
+    assert_eq!((back.counts.updated, back.counts.added), (1, 0), "{back:?}");
+    let user = users(&port, &devdir::ldif::username(9)).await.users.remove(0);
+    assert!(user.enabled && user.ldap_dn == dn, "{user:?}");
+}

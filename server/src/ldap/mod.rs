@@ -2,6 +2,7 @@
 //! repository's CA), the step-by-step connection test and the preview.
 
 pub mod content_sync;
+pub mod entry;
 pub mod rootdse;
 pub mod tls;
 

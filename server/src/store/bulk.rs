@@ -34,6 +34,8 @@ pub struct Bulk {
     rows_since_commit: usize,
     /// The first batch of a run is committed at once, so its progress shows.
     committed_progress: bool,
+    /// (tenant, repository, next seq) of the repository being written.
+    seq: Option<(String, String, i64)>,
 }
 
 /// A run commits at least this often, so other writers (sign-ins, edits)
@@ -62,7 +64,7 @@ impl Bulk {
                 "CREATE TEMP TABLE IF NOT EXISTS {table} (uuid TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM temp.{table};"
             ))?;
         }
-        Ok(Bulk { conn, open_since: None, rows_since_commit: 0, committed_progress: false })
+        Ok(Bulk { conn, open_since: None, rows_since_commit: 0, committed_progress: false, seq: None })
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
@@ -146,23 +148,37 @@ impl Bulk {
         let mut out = BatchOutcome::default();
         self.begin()?;
         self.rows_since_commit += batch.len();
+        let mut next_seq = self.next_seq(tenant, repo)?;
         let tx = &self.conn;
         {
-            let mut hash_of = tx.prepare_cached(
-                "SELECT content_hash FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+            let mut stored_of = tx.prepare_cached(
+                "SELECT content_hash, source_hash IS ?4 AND seq IS NOT NULL FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
             )?;
             let mut body_of = tx
                 .prepare_cached("SELECT body FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3")?;
+            // A new user takes the next place in read order; a known one keeps its own.
             let mut upsert = tx.prepare_cached(
-                "INSERT INTO users (tenant, repository_id, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET username = excluded.username, ldap_dn = excluded.ldap_dn, enabled = excluded.enabled, body = excluded.body, content_hash = excluded.content_hash, synced_at = excluded.synced_at",
+                "INSERT INTO users (tenant, repository_id, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at, source_hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET username = excluded.username, ldap_dn = excluded.ldap_dn, enabled = excluded.enabled, body = excluded.body, content_hash = excluded.content_hash, synced_at = excluded.synced_at, source_hash = excluded.source_hash, seq = coalesce(users.seq, excluded.seq)",
+            )?;
+            // Same user, but the entry's fingerprint is new to the store (an
+            // attribute the mapping ignores changed, or a store from before
+            // fingerprints): record it so the next run can skip the entry.
+            let mut refingerprint = tx.prepare_cached(
+                "UPDATE users SET source_hash = ?4, seq = coalesce(seq, ?5) WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
             )?;
             for p in batch {
                 let u = &p.user;
-                let existing: Option<Vec<u8>> =
-                    hash_of.query_row(params![tenant, repo, u.ldap_uuid], |r| r.get(0)).optional()?;
-                let kind = match existing {
-                    Some(hash) if hash == p.hash => {
+                let source_hash = p.source_hash.as_ref().map(|h| h.as_slice());
+                let stored: Option<(Vec<u8>, bool)> = stored_of
+                    .query_row(params![tenant, repo, u.ldap_uuid, source_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let kind = match stored {
+                    Some((hash, same_source)) if hash == p.hash => {
                         out.unchanged += 1;
+                        if !same_source && source_hash.is_some() {
+                            refingerprint.execute(params![tenant, repo, u.ldap_uuid, source_hash, next_seq])?;
+                            next_seq += 1;
+                        }
                         continue;
                     }
                     Some(_) => {
@@ -198,11 +214,30 @@ impl Bulk {
                     u.enabled,
                     p.body,
                     p.hash,
-                    now
+                    now,
+                    source_hash,
+                    next_seq
                 ])?;
+                next_seq += 1;
             }
         }
+        self.seq = Some((tenant.to_string(), repo.to_string(), next_seq));
         Ok(out)
+    }
+
+    /// The next free place in the repository's read order.
+    fn next_seq(&mut self, tenant: &str, repo: &str) -> Result<i64, StoreError> {
+        if let Some((t, r, next)) = &self.seq {
+            if t == tenant && r == repo {
+                return Ok(*next);
+            }
+        }
+        let last: Option<i64> = self.conn.query_row(
+            "SELECT max(seq) FROM users WHERE tenant = ?1 AND repository_id = ?2",
+            params![tenant, repo],
+            |r| r.get(0),
+        )?;
+        Ok(last.unwrap_or(0) + 1)
     }
 
     /// The users a run would remove (see [`Removal`]); only enabled ones
@@ -299,10 +334,13 @@ impl Bulk {
         let tx = &self.conn;
         {
             let mut hash_of = tx.prepare_cached(
-                "SELECT content_hash FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+                "SELECT content_hash, source_hash IS ?4 FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
             )?;
             let mut upsert = tx.prepare_cached(
-                "INSERT INTO groups (tenant, repository_id, ldap_uuid, name, ldap_dn, dn_key, content_hash, synced_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET name = excluded.name, ldap_dn = excluded.ldap_dn, dn_key = excluded.dn_key, content_hash = excluded.content_hash, synced_at = excluded.synced_at",
+                "INSERT INTO groups (tenant, repository_id, ldap_uuid, name, ldap_dn, dn_key, content_hash, synced_at, source_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET name = excluded.name, ldap_dn = excluded.ldap_dn, dn_key = excluded.dn_key, content_hash = excluded.content_hash, synced_at = excluded.synced_at, source_hash = excluded.source_hash",
+            )?;
+            let mut refingerprint = tx.prepare_cached(
+                "UPDATE groups SET source_hash = ?4 WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
             )?;
             let mut clear = tx.prepare_cached(
                 "DELETE FROM group_members WHERE tenant = ?1 AND repository_id = ?2 AND group_uuid = ?3",
@@ -312,17 +350,22 @@ impl Bulk {
             )?;
             for g in groups {
                 counts.seen += 1;
-                let existing: Option<Vec<u8>> =
-                    hash_of.query_row(params![tenant, repo, g.uuid], |r| r.get(0)).optional()?;
+                let source_hash = g.source_hash.as_ref().map(|h| h.as_slice());
+                let existing: Option<(Vec<u8>, bool)> = hash_of
+                    .query_row(params![tenant, repo, g.uuid, source_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
                 match existing {
-                    Some(h) if h == g.hash => {
+                    Some((h, same_source)) if h == g.hash => {
                         counts.unchanged += 1;
+                        if !same_source && source_hash.is_some() {
+                            refingerprint.execute(params![tenant, repo, g.uuid, source_hash])?;
+                        }
                         continue;
                     }
                     Some(_) => counts.updated += 1,
                     None => counts.added += 1,
                 }
-                upsert.execute(params![tenant, repo, g.uuid, g.name, g.dn, g.dn_key, g.hash, now])?;
+                upsert.execute(params![tenant, repo, g.uuid, g.name, g.dn, g.dn_key, g.hash, now, source_hash])?;
                 clear.execute(params![tenant, repo, g.uuid])?;
                 for key in &g.member_keys {
                     member.execute(params![tenant, repo, g.uuid, key])?;
@@ -330,6 +373,19 @@ impl Bulk {
             }
         }
         Ok(())
+    }
+
+    /// The source hashes of the repository's stored groups, by UUID.
+    pub fn group_source_hashes(
+        &mut self,
+        tenant: &str,
+        repo: &str,
+    ) -> Result<std::collections::HashMap<String, Vec<u8>>, StoreError> {
+        let mut query = self.conn.prepare_cached(
+            "SELECT ldap_uuid, source_hash FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND source_hash IS NOT NULL",
+        )?;
+        let rows = query.query_map(params![tenant, repo], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Deletes the groups a complete read did not return (`gone = false`) or

@@ -18,6 +18,8 @@ pub struct PreparedGroup {
     pub dn_key: String,
     pub member_keys: Vec<String>,
     pub hash: Vec<u8>,
+    /// The fingerprint of the entry it was mapped from (see `sync::fingerprint`).
+    pub source_hash: Option<[u8; 16]>,
 }
 
 /// A group a user belongs to, directly (depth 0) or through nesting.

@@ -77,6 +77,11 @@ impl Store {
         bulk::Bulk::open(self.path.as_deref().ok_or(StoreError::NoFile)?)
     }
 
+    /// The stored source hashes of a repository's users, for a run's reader.
+    pub fn known_users(&self, tenant: &str, repo: &str, in_order: bool) -> Result<known::KnownUsers, StoreError> {
+        known::KnownUsers::open(self.path.as_deref().ok_or(StoreError::NoFile)?, tenant, repo, in_order)
+    }
+
     /// The connection pool (benchmarks and tests reach below the store API).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -371,4 +376,5 @@ fn unique_to_conflict(e: sqlx::Error) -> StoreError {
 }
 pub mod bulk;
 pub mod groups;
+pub mod known;
 pub mod sync;

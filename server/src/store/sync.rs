@@ -6,10 +6,10 @@ use super::{ListFilter, Store, StoreError};
 use app::model::{GroupCounts, SyncChange, SyncCounts, SyncError, SyncMode, SyncProgress, SyncRun, User};
 use sqlx::Row;
 
-/// Disables users (`?1` = now). The hash is reset with the body, so a user that
-/// comes back in a later read is rewritten.
+/// Disables users (`?1` = now). The hashes are reset with the body, so a user
+/// that comes back in a later read is mapped and rewritten.
 pub(super) const DISABLE_USERS: &str =
-    "UPDATE users SET enabled = 0, body = json_set(body, '$.enabled', json('false')), content_hash = x'00', synced_at = ?1";
+    "UPDATE users SET enabled = 0, body = json_set(body, '$.enabled', json('false')), content_hash = x'00', source_hash = NULL, synced_at = ?1";
 
 /// Errors and changes kept per run (the first ones).
 pub const MAX_SAMPLES: usize = 100;
@@ -19,6 +19,9 @@ pub struct PreparedUser {
     pub user: User,
     pub body: String,
     pub hash: Vec<u8>,
+    /// The fingerprint of the entry it was mapped from, when read by a run
+    /// (see `sync::fingerprint`); None makes the next run map it again.
+    pub source_hash: Option<[u8; 16]>,
 }
 
 /// How a batch changed the store.

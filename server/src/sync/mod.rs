@@ -2,21 +2,26 @@
 //! and groups into the store. One run per repository at a time; a run that
 //! does not read the directory completely never removes anyone.
 
+pub mod fingerprint;
 pub mod plan;
 
 use crate::ldap::content_sync::{self, SyncItem};
+use crate::ldap::entry;
 use crate::ldap::{self, Secrets};
 use crate::mapping::{self, Entry};
 use crate::service::now_rfc3339;
 use crate::store::bulk::{blocking, Bulk};
+use crate::store::groups::PreparedGroup;
+use crate::store::known::KnownUsers;
 use crate::store::sync::{PreparedUser, Removal, SyncState, MAX_SAMPLES};
 use crate::store::Store;
 use app::error::AppError;
 use app::model::{
     DeletionPolicyKind, GroupCounts, Repository, SyncChange, SyncCounts, SyncError, SyncMode, SyncRequest,
 };
+use fingerprint::Fingerprint;
 use ldap3::adapters::{Adapter, PagedResults};
-use ldap3::{Ldap, SearchEntry, SearchStream};
+use ldap3::{Ldap, SearchStream};
 use plan::Method;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -108,7 +113,7 @@ impl SyncEngine {
         guard: RunningGuard,
     ) {
         tracing::info!(tenant, repository = repo.id, run = run_id, mode = ?request.mode, "sync started");
-        let mut run = match Run::open(&self.store, tenant, repo, run_id, stored_users, request.force) {
+        let mut run = match Run::open(&self.store, tenant, repo, secrets, run_id, stored_users, request.force) {
             Ok(r) => r,
             Err(m) => {
                 drop(guard);
@@ -174,29 +179,31 @@ struct Reader {
 
 type Adapters = Vec<Box<dyn Adapter<'static, String, Vec<String>>>>;
 
+/// What a reader searches for.
+struct Search {
+    base: String,
+    scope: ldap3::Scope,
+    filter: String,
+    attrs: Vec<String>,
+    /// Some: an RFC 4533 content sync from this cookie (None: from scratch).
+    cookie: Option<Option<Vec<u8>>>,
+}
+
 impl Reader {
-    async fn open(
-        ldap: &mut Ldap,
-        repo: &Repository,
-        base: &str,
-        scope: ldap3::Scope,
-        filter: &str,
-        attrs: Vec<String>,
-        cookie: Option<Option<Vec<u8>>>,
-    ) -> Result<Reader, String> {
+    async fn open(ldap: &mut Ldap, repo: &Repository, search: Search) -> Result<Reader, String> {
         let page_size = page_size(repo) as i32;
         // OpenLDAP silently truncates a content-sync search that is also paged:
         // content sync reads without paging (its results are the changes only).
-        let adapters: Adapters = match cookie {
+        let adapters: Adapters = match search.cookie {
             Some(_) => Vec::new(),
             None => vec![Box::new(PagedResults::new(page_size))],
         };
         let mut ldap = ldap.with_timeout(ldap::timeout_of(repo));
-        if let Some(cookie) = cookie {
+        if let Some(cookie) = search.cookie {
             ldap = ldap.with_controls(content_sync::request(cookie));
         }
         let stream = ldap
-            .streaming_search_with(adapters, base, scope, filter, attrs)
+            .streaming_search_with(adapters, &search.base, search.scope, &search.filter, search.attrs)
             .await
             .map_err(|e| format!("search: {}", ldap::describe_ldap_error(&e)))?;
         Ok(Reader { stream })
@@ -213,78 +220,46 @@ impl Reader {
         }
     }
 
-    /// Reads on a task of its own, a batch at a time and at most two batches
-    /// ahead: decoding overlaps with mapping and writing, memory stays flat.
-    /// With `users` (the repository and the run's time), entries are mapped
-    /// to users on the reader task too.
+    /// Reads on a thread of its own, a batch at a time and at most two
+    /// batches ahead: decoding overlaps with mapping and writing, memory
+    /// stays flat. The thread opens its own connection, so the messages are
+    /// decoded, fingerprinted and mapped where they arrive (no hand-off of
+    /// every entry between threads).
+    /// Entries are fingerprinted there and, unless stored unchanged, decoded
+    /// (users also mapped) per `decode`.
     /// With `limit`, a content sync that replays more changed entries than
     /// that is abandoned.
     fn spawn(
-        mut self,
-        batch: usize,
-        users: Option<(Repository, String)>,
+        repo: Repository,
+        secrets: Secrets,
+        search: Search,
+        decode: Decode,
         limit: Option<u64>,
     ) -> tokio::sync::mpsc::Receiver<Read> {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let read = async move {
-            let mut items = Vec::with_capacity(batch);
-            let mut weight = 0usize;
-            let mut changed = 0u64;
-            loop {
-                let item = match self.next().await {
-                    Ok(Some(SyncItem::Changed(_))) if limit.is_some_and(|l| changed >= l) => {
-                        // ldap3 buffers whatever the server sends: stop the
-                        // server rather than hold the whole directory.
-                        let ldap = self.stream.ldap_handle();
-                        let id = ldap.last_id();
-                        let _ = ldap.abandon(id).await;
-                        let _ = tx.send(Read::Items(items)).await;
-                        let _ = tx.send(Read::TooMany).await;
-                        return;
-                    }
-                    Ok(Some(SyncItem::Changed(raw))) => {
-                        changed += 1;
-                        let e = SearchEntry::construct(raw);
-                        let entry = Entry::new(e.dn, e.attrs, e.bin_attrs);
-                        match &users {
-                            Some((repo, now)) => Item::User(Box::new(map_entry(repo, entry, now))),
-                            None => Item::Entry(entry),
-                        }
-                    }
-                    Ok(Some(SyncItem::Present(uuids))) => Item::Present(uuids),
-                    Ok(Some(SyncItem::Deleted(uuids))) => Item::Deleted(uuids),
-                    Ok(Some(SyncItem::Other)) => continue,
-                    Ok(None) => break,
-                    Err(m) => {
-                        // The writer gets what was read, then the failure: the
-                        // run fails and removes nobody.
-                        let _ = tx.send(Read::Items(items)).await;
-                        let _ = tx.send(Read::End(Err(m))).await;
-                        return;
-                    }
-                };
-                // Big entries (a group with 200,000 members) go on their own:
-                // a batch is also full at MAX_BATCH_VALUES attribute values.
-                weight += item.weight();
-                items.push(item);
-                let full = items.len() >= batch || weight >= MAX_BATCH_VALUES;
-                if full {
-                    weight = 0;
-                }
-                if full && tx.send(Read::Items(std::mem::take(&mut items))).await.is_err() {
-                    // The writer gave up (store error): stop reading.
+            let mut conn = match ldap::connect(&repo).await {
+                Ok(c) => c,
+                Err((f, _)) => {
+                    let _ = tx.send(Read::End(Err(format!("connect: {}", f.into_message())))).await;
                     return;
                 }
-            }
-            if !items.is_empty() && tx.send(Read::Items(items)).await.is_err() {
+            };
+            if let Err(m) = ldap::bind(&mut conn.ldap, &repo, &secrets).await {
+                let _ = tx.send(Read::End(Err(format!("bind: {m}")))).await;
                 return;
             }
-            let end = self.finish().await;
-            let _ = tx.send(Read::End(end)).await;
+            match Reader::open(&mut conn.ldap, &repo, search).await {
+                Ok(reader) => reader.read(page_size(&repo), decode, limit, tx).await,
+                Err(m) => {
+                    let _ = tx.send(Read::End(Err(m))).await;
+                }
+            }
+            let _ = conn.ldap.unbind().await;
         };
-        // Decoding and mapping run on a thread of their own with a
-        // single-threaded runtime: no work-stealing hand-offs per entry, and
-        // the shared runtime stays free for the writer and the web server.
+        // A single-threaded runtime of its own: the connection's driver and
+        // the reading run on this thread; the shared runtime stays free for
+        // the writer and the web server.
         let spawned = std::thread::Builder::new().name("dirbridge-reader".into()).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime.block_on(read),
@@ -296,6 +271,68 @@ impl Reader {
             tracing::error!(error = %e, "the reader thread could not start");
         }
         rx
+    }
+
+    async fn read(mut self, batch: usize, mut decode: Decode, limit: Option<u64>, tx: tokio::sync::mpsc::Sender<Read>) {
+        let mut items = Vec::with_capacity(batch);
+        let mut weight = 0usize;
+        let mut changed = 0u64;
+        loop {
+            let item = match self.next().await {
+                Ok(Some(SyncItem::Changed(_))) if limit.is_some_and(|l| changed >= l) => {
+                    // ldap3 buffers whatever the server sends: stop the
+                    // server rather than hold the whole directory.
+                    let ldap = self.stream.ldap_handle();
+                    let id = ldap.last_id();
+                    let _ = ldap.abandon(id).await;
+                    let _ = tx.send(Read::Items(items)).await;
+                    let _ = tx.send(Read::TooMany).await;
+                    return;
+                }
+                Ok(Some(SyncItem::Changed(raw))) => {
+                    changed += 1;
+                    match &mut decode {
+                        Decode::Users(users) => match users.read(raw.0) {
+                            Ok(item) => item,
+                            Err(m) => {
+                                let _ = tx.send(Read::Items(items)).await;
+                                let _ = tx.send(Read::End(Err(m))).await;
+                                return;
+                            }
+                        },
+                        Decode::Groups(groups) => groups.read(raw.0),
+                    }
+                }
+                Ok(Some(SyncItem::Present(uuids))) => Item::Present(uuids),
+                Ok(Some(SyncItem::Deleted(uuids))) => Item::Deleted(uuids),
+                Ok(Some(SyncItem::Other)) => continue,
+                Ok(None) => break,
+                Err(m) => {
+                    // The writer gets what was read, then the failure: the
+                    // run fails and removes nobody.
+                    let _ = tx.send(Read::Items(items)).await;
+                    let _ = tx.send(Read::End(Err(m))).await;
+                    return;
+                }
+            };
+            // Big entries (a group with 200,000 members) go on their own:
+            // a batch is also full at MAX_BATCH_VALUES attribute values.
+            weight += item.weight();
+            items.push(item);
+            let full = items.len() >= batch || weight >= MAX_BATCH_VALUES;
+            if full {
+                weight = 0;
+            }
+            if full && tx.send(Read::Items(std::mem::take(&mut items))).await.is_err() {
+                // The writer gave up (store error): stop reading.
+                return;
+            }
+        }
+        if !items.is_empty() && tx.send(Read::Items(items)).await.is_err() {
+            return;
+        }
+        let end = self.finish().await;
+        let _ = tx.send(Read::End(end)).await;
     }
 
     /// Ends the read: the Sync Done cookie and refreshDeletes flag, if any.
@@ -332,8 +369,13 @@ enum Read {
 
 /// One read item, decoded (and for users mapped) on the reader task.
 enum Item {
-    Entry(Entry),
+    /// A group entry, with its fingerprint.
+    Entry(Entry, Option<fingerprint::SourceHash>),
     User(Box<MappedUser>),
+    /// A user entry whose fingerprint matches the stored one (its UUID).
+    Unchanged(String),
+    /// An entry that could not be decoded (why).
+    Malformed(String),
     Present(Vec<String>),
     Deleted(Vec<String>),
 }
@@ -346,8 +388,9 @@ impl Item {
     /// Roughly how much memory the item holds, in attribute values.
     fn weight(&self) -> usize {
         match self {
-            Item::Entry(e) => e.attrs.values().map(Vec::len).sum::<usize>() + e.bin_attrs.len(),
+            Item::Entry(e, _) => e.attrs.values().map(Vec::len).sum::<usize>() + e.bin_attrs.len(),
             Item::User(_) => 16,
+            Item::Unchanged(_) | Item::Malformed(_) => 1,
             Item::Present(u) | Item::Deleted(u) => u.len() / 16,
         }
     }
@@ -382,21 +425,86 @@ struct MappedUser {
     non_utf8: Vec<String>,
 }
 
-fn map_entry(repo: &Repository, entry: Entry, now: &str) -> MappedUser {
-    let non_utf8 = mapping::non_utf8_attributes(repo, &entry);
-    match mapping::map_user(repo, &entry, None) {
-        Ok(user) => MappedUser {
-            uuid: Some(user.ldap_uuid.clone()),
-            dn: entry.dn,
-            result: Ok(plan::prepare(user, now)),
-            non_utf8,
-        },
-        Err(e) => MappedUser {
-            uuid: mapping::uuid_of(&entry, &repo.users.uuid_attribute),
-            dn: entry.dn,
-            result: Err(e.reason),
-            non_utf8,
-        },
+/// How the reader turns entries into items.
+enum Decode {
+    Users(Box<UserReader>),
+    Groups(GroupReader),
+}
+
+/// Recognises group entries stored unchanged by their fingerprint; decodes
+/// the others (a group of 200,000 members unchanged is never decoded).
+struct GroupReader {
+    uuid_attribute: String,
+    mapping_key: u128,
+    /// Source hashes of the stored groups by UUID.
+    known: std::collections::HashMap<String, Vec<u8>>,
+}
+
+impl GroupReader {
+    fn read(&self, tag: ldap3::asn1::StructureTag) -> Item {
+        let fingerprint = entry::RawEntry::of(&tag)
+            .and_then(|raw| fingerprint::of_entry(&raw, &self.uuid_attribute, self.mapping_key));
+        if let Some(Fingerprint { uuid: Some(uuid), hash }) = &fingerprint {
+            if self.known.get(uuid).map(Vec::as_slice) == Some(hash.as_slice()) {
+                return Item::Unchanged(uuid.clone());
+            }
+        }
+        match entry::into_entry(tag) {
+            Ok(entry) => Item::Entry(entry, fingerprint.map(|f| f.hash)),
+            Err(m) => Item::Malformed(m),
+        }
+    }
+}
+
+/// Turns user entries into items on the reader task: entries stored
+/// unchanged are recognised by their fingerprint, the others are mapped.
+struct UserReader {
+    repo: Repository,
+    /// The run's start (the users' syncedAt).
+    now: String,
+    mapping_key: u128,
+    /// None when the repository had no users when the run began.
+    known: Option<KnownUsers>,
+}
+
+impl UserReader {
+    fn read(&mut self, tag: ldap3::asn1::StructureTag) -> Result<Item, String> {
+        let fingerprint = entry::RawEntry::of(&tag)
+            .and_then(|raw| fingerprint::of_entry(&raw, &self.repo.users.uuid_attribute, self.mapping_key));
+        if let (Some(known), Some(Fingerprint { uuid: Some(uuid), hash })) = (self.known.as_mut(), &fingerprint) {
+            let stored = known.source_hash(uuid).map_err(store_error)?;
+            if stored.as_deref() == Some(hash.as_slice()) {
+                return Ok(Item::Unchanged(uuid.clone()));
+            }
+        }
+        let entry = match entry::into_entry(tag) {
+            Ok(entry) => entry,
+            Err(m) => return Ok(Item::Malformed(m)),
+        };
+        let mut user = self.map(entry);
+        if let (Ok(prepared), Some(f)) = (&mut user.result, fingerprint) {
+            prepared.source_hash = Some(f.hash);
+        }
+        Ok(Item::User(Box::new(user)))
+    }
+
+    fn map(&self, entry: Entry) -> MappedUser {
+        let repo = &self.repo;
+        let non_utf8 = mapping::non_utf8_attributes(repo, &entry);
+        match mapping::map_user(repo, &entry, None) {
+            Ok(user) => MappedUser {
+                uuid: Some(user.ldap_uuid.clone()),
+                dn: entry.dn,
+                result: Ok(plan::prepare(user, &self.now)),
+                non_utf8,
+            },
+            Err(e) => MappedUser {
+                uuid: mapping::uuid_of(&entry, &repo.users.uuid_attribute),
+                dn: entry.dn,
+                result: Err(e.reason),
+                non_utf8,
+            },
+        }
     }
 }
 
@@ -406,9 +514,13 @@ struct Run<'a> {
     tenant: &'a str,
     repo: &'a Repository,
     run_id: i64,
+    /// The readers open their own connections.
+    secrets: Secrets,
     started: String,
     db: Bulk,
     batch: Vec<MappedUser>,
+    /// UUIDs of entries the reader found stored unchanged, not yet counted.
+    unchanged: Vec<String>,
     counts: SyncCounts,
     errors: Vec<SyncError>,
     changes: Vec<SyncChange>,
@@ -440,6 +552,7 @@ impl<'a> Run<'a> {
         store: &'a Store,
         tenant: &'a str,
         repo: &'a Repository,
+        secrets: &Secrets,
         run_id: i64,
         stored_users: u64,
         force: bool,
@@ -450,9 +563,11 @@ impl<'a> Run<'a> {
             tenant,
             repo,
             run_id,
+            secrets: secrets.clone(),
             started: now_rfc3339(),
             db,
             batch: Vec::new(),
+            unchanged: Vec::new(),
             counts: SyncCounts::default(),
             errors: Vec::new(),
             changes: Vec::new(),
@@ -517,13 +632,13 @@ impl<'a> Run<'a> {
 
         // Users.
         let users = match method {
-            Method::Paged => self.read_users(ldap, &user_filter, None, true).await,
-            Method::ContentSync => self.read_users(ldap, &user_filter, Some(stored_cookie.clone()), false).await,
+            Method::Paged => self.read_users(&user_filter, None, true).await,
+            Method::ContentSync => self.read_users(&user_filter, Some(stored_cookie.clone()), false).await,
             Method::Timestamps => {
                 let since = state.as_ref().map(|s| s.since.clone()).unwrap_or_default();
                 match plan::changed_since_filter(&user_filter, &since) {
                     // Sees only changed entries: removes nobody.
-                    Ok(f) => self.read_users(ldap, &f, None, false).await,
+                    Ok(f) => self.read_users(&f, None, false).await,
                     Err(m) => Err(failed(m)),
                 }
             }
@@ -548,7 +663,7 @@ impl<'a> Run<'a> {
                 // The counts tell the complete read's story (what the replay
                 // wrote reads as unchanged there); its changes stay listed.
                 self.counts = SyncCounts::default();
-                if let Err(outcome) = self.read_users(ldap, &user_filter, None, true).await {
+                if let Err(outcome) = self.read_users(&user_filter, None, true).await {
                     return outcome;
                 }
                 next_state.users_cookie = fresh.clone();
@@ -576,7 +691,7 @@ impl<'a> Run<'a> {
             };
             let used = cookie.clone().flatten();
             let groups_started = std::time::Instant::now();
-            let groups = self.read_groups(ldap, cookie).await;
+            let groups = self.read_groups(cookie).await;
             self.timings.groups = groups_started.elapsed();
             match groups {
                 Ok(new_cookie) => next_state.groups_cookie = new_cookie.or(used).or(next_state.groups_cookie),
@@ -600,29 +715,36 @@ impl<'a> Run<'a> {
     /// Returns the new cookie.
     async fn read_users(
         &mut self,
-        ldap: &mut Ldap,
         filter: &str,
         cookie: Option<Option<Vec<u8>>>,
         complete: bool,
     ) -> Result<UsersRead, Outcome> {
         let repo = self.repo;
         let content_sync = cookie.is_some();
-        let reader = Reader::open(
-            ldap,
-            repo,
-            repo.users.effective_users_dn(),
-            ldap::scope_of(repo),
-            filter,
-            ldap::user_attributes(repo),
+        let search = Search {
+            base: repo.users.effective_users_dn().to_string(),
+            scope: ldap::scope_of(repo),
+            filter: filter.to_string(),
+            attrs: ldap::user_attributes(repo),
             cookie,
-        )
-        .await
-        .map_err(failed)?;
+        };
         let nobody = |m: String| failed(format!("{m}; nobody was removed"));
         let mut present_phase = false;
         let mut gone = 0u64;
         let limit = content_sync.then(|| replay_limit(self.stored_users));
-        let mut rx = reader.spawn(page_size(self.repo), Some((repo.clone(), self.started.clone())), limit);
+        // A repository without users is an import: nothing to recognise.
+        // Only a complete read follows the stored order.
+        let known = match self.stored_users {
+            0 => None,
+            _ => Some(self.store.known_users(self.tenant, &repo.id, complete).map_err(|e| failed(store_error(e)))?),
+        };
+        let users = UserReader {
+            repo: repo.clone(),
+            now: self.started.clone(),
+            mapping_key: fingerprint::mapping_key(repo),
+            known,
+        };
+        let mut rx = Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Users(Box::new(users)), limit);
         let end = loop {
             let waited = std::time::Instant::now();
             let Some(read) = rx.recv().await else {
@@ -642,7 +764,15 @@ impl<'a> Run<'a> {
             for item in items {
                 match item {
                     Item::User(user) => self.batch.push(*user),
-                    Item::Entry(_) => {}
+                    Item::Unchanged(uuid) => self.unchanged.push(uuid),
+                    Item::Malformed(reason) => {
+                        // Its UUID is unknown: removal of unseen users is skipped.
+                        self.counts.seen += 1;
+                        self.counts.failed += 1;
+                        self.unidentified += 1;
+                        self.error(String::new(), reason);
+                    }
+                    Item::Entry(..) => {}
                     Item::Present(uuids) => {
                         present_phase = true;
                         self.counts.seen += uuids.len() as u64;
@@ -712,13 +842,15 @@ impl<'a> Run<'a> {
 
     /// Counts and writes the pending batch (mapped on the reader).
     async fn flush(&mut self) -> Result<(), String> {
-        if self.batch.is_empty() {
+        if self.batch.is_empty() && self.unchanged.is_empty() {
             return Ok(());
         }
         let repo = self.repo;
         let collect_started = std::time::Instant::now();
         let mut prepared = Vec::with_capacity(self.batch.len());
-        let mut seen = Vec::with_capacity(self.batch.len());
+        let mut seen = std::mem::take(&mut self.unchanged);
+        self.counts.seen += seen.len() as u64;
+        self.counts.unchanged += seen.len() as u64;
         for user in std::mem::take(&mut self.batch) {
             self.counts.seen += 1;
             for attribute in &user.non_utf8 {
@@ -759,23 +891,27 @@ impl<'a> Run<'a> {
 
     /// Reads groups (completely, or by content sync from `cookie`) and writes
     /// them with their members. Returns the new cookie.
-    async fn read_groups(
-        &mut self,
-        ldap: &mut Ldap,
-        cookie: Option<Option<Vec<u8>>>,
-    ) -> Result<Option<Vec<u8>>, String> {
+    async fn read_groups(&mut self, cookie: Option<Option<Vec<u8>>>) -> Result<Option<Vec<u8>>, String> {
         let repo = self.repo;
         let content_sync = cookie.is_some();
-        let base = repo.groups.groups_dn.clone().unwrap_or_default();
-        let filter = crate::filter::user_filter(&repo.groups.object_classes, &[], None);
-        let reader =
-            Reader::open(ldap, repo, &base, ldap3::Scope::Subtree, &filter, mapping::group_attributes(repo), cookie)
-                .await?;
+        let search = Search {
+            base: repo.groups.groups_dn.clone().unwrap_or_default(),
+            scope: ldap3::Scope::Subtree,
+            filter: crate::filter::user_filter(&repo.groups.object_classes, &[], None),
+            attrs: mapping::group_attributes(repo),
+            cookie,
+        };
         let mut counts = GroupCounts::default();
         let mut batch = Vec::new();
         let mut present_phase = false;
         let mut gone = false;
-        let mut rx = reader.spawn(page_size(self.repo), None, None);
+        let known = blocking(|| self.db.group_source_hashes(self.tenant, &repo.id)).map_err(store_error)?;
+        let groups = GroupReader {
+            uuid_attribute: repo.users.uuid_attribute.clone(),
+            mapping_key: fingerprint::mapping_key(repo),
+            known,
+        };
+        let mut rx = Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Groups(groups), None);
         let end = loop {
             let items = match rx.recv().await {
                 None | Some(Read::TooMany) => break Err("the directory reader stopped unexpectedly".to_string()),
@@ -784,10 +920,16 @@ impl<'a> Run<'a> {
             };
             for item in items {
                 match item {
-                    Item::Entry(entry) => match mapping::map_group(repo, &entry) {
-                        Ok(g) => batch.push(g),
+                    Item::Entry(entry, source_hash) => match mapping::map_group(repo, &entry) {
+                        Ok(g) => batch.push(PreparedGroup { source_hash, ..g }),
                         Err(e) => self.error(e.dn, e.reason),
                     },
+                    Item::Unchanged(uuid) => {
+                        counts.seen += 1;
+                        counts.unchanged += 1;
+                        blocking(|| self.db.mark_groups(std::slice::from_ref(&uuid), false)).map_err(store_error)?;
+                    }
+                    Item::Malformed(reason) => self.error(String::new(), reason),
                     Item::User(_) => {}
                     Item::Present(uuids) => {
                         present_phase = true;
@@ -815,11 +957,7 @@ impl<'a> Run<'a> {
         Ok(new_cookie)
     }
 
-    async fn write_groups(
-        &mut self,
-        batch: &mut Vec<crate::store::groups::PreparedGroup>,
-        counts: &mut GroupCounts,
-    ) -> Result<(), String> {
+    async fn write_groups(&mut self, batch: &mut Vec<PreparedGroup>, counts: &mut GroupCounts) -> Result<(), String> {
         if batch.is_empty() {
             return Ok(());
         }

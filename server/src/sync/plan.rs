@@ -12,7 +12,7 @@ pub fn prepare(mut user: User, now: &str) -> PreparedUser {
     let body = serde_json::to_string(&user).unwrap_or_default();
     let hash = Sha256::digest(body.as_bytes()).to_vec();
     user.synced_at = Some(now.to_string());
-    PreparedUser { user, body, hash }
+    PreparedUser { user, body, hash, source_hash: None }
 }
 
 /// Keeps the first user of each username in a batch; the others are failed

@@ -1,0 +1,123 @@
+//! Fingerprints of raw directory entries, so a run can tell an entry it has
+//! already stored from a changed one before mapping it.
+//!
+//! A user's stored representation is a function of the entry, the
+//! repository's configuration and this code's mapping rules. The source hash
+//! covers all three: when it matches the stored one, mapping, serialising
+//! and hashing the user again would give the same body, so the run skips
+//! them. A 128-bit XXH3 compares the same entry's old and new version (not
+//! adversarial content against a list), so a non-cryptographic hash does.
+
+use crate::ldap::entry::RawEntry;
+use crate::mapping;
+use app::model::Repository;
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
+
+pub type SourceHash = [u8; 16];
+
+/// Bump when what `mapping::map_user` or `plan::prepare` produce for the same
+/// entry and configuration changes: every stored user is then mapped again
+/// once (source hashes no longer match).
+const MAPPING_RULES: &str = "dirbridge-user-mapping-1";
+
+/// What mapping an entry depends on besides the entry itself.
+pub fn mapping_key(repo: &Repository) -> u128 {
+    let mut input = MAPPING_RULES.as_bytes().to_vec();
+    input.extend(serde_json::to_vec(repo).unwrap_or_default());
+    xxh3_128(&input)
+}
+
+/// An entry's identity and source hash, read without decoding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// The canonical UUID, when the entry has the UUID attribute.
+    pub uuid: Option<String>,
+    pub hash: SourceHash,
+}
+
+fn add(hasher: &mut Xxh3, bytes: &[u8]) {
+    // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+    hasher.update(&(bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+/// The fingerprint of an entry as the server sent it (DN, attribute types
+/// and values in the server's order); None when the entry is malformed.
+pub fn of_entry(entry: &RawEntry, uuid_attribute: &str, mapping_key: u128) -> Option<Fingerprint> {
+    let mut hasher = Xxh3::new();
+    hasher.update(&mapping_key.to_le_bytes());
+    add(&mut hasher, entry.dn);
+    let mut uuid = None;
+    for attribute in entry.attributes() {
+        let attribute = attribute?;
+        add(&mut hasher, attribute.name);
+        hasher.update(&(attribute.value_count() as u64).to_le_bytes());
+        let is_uuid = uuid.is_none() && attribute.name.eq_ignore_ascii_case(uuid_attribute.as_bytes());
+        for (i, value) in attribute.values().enumerate() {
+            let value = value?;
+            add(&mut hasher, value);
+            if is_uuid && i == 0 && !value.is_empty() {
+                uuid = Some(mapping::uuid_from_value(uuid_attribute, value));
+            }
+        }
+    }
+    Some(Fingerprint { uuid, hash: hasher.digest128().to_le_bytes() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ldap::entry::tests::raw_entry;
+
+    fn fingerprint(dn: &str, attrs: &[(&str, &[&[u8]])], key: u128) -> Fingerprint {
+        let tag = raw_entry(dn, attrs);
+        of_entry(&RawEntry::of(&tag).expect("entry"), "entryUUID", key).expect("fingerprint")
+    }
+
+    const UUID: &[u8] = b"5C7B2A3E-1111-4E3B-9C1D-0242AC120002";
+
+    #[test]
+    fn same_entry_same_hash_any_change_another() {
+        let base = fingerprint("uid=a,dc=x", &[("uid", &[b"a"]), ("entryUUID", &[UUID])], 1);
+        assert_eq!(base.uuid.as_deref(), Some("5c7b2a3e-1111-4e3b-9c1d-0242ac120002"));
+        assert_eq!(base, fingerprint("uid=a,dc=x", &[("uid", &[b"a"]), ("entryUUID", &[UUID])], 1));
+        let variants = [
+            fingerprint("uid=b,dc=x", &[("uid", &[b"a"]), ("entryUUID", &[UUID])], 1),
+            fingerprint("uid=a,dc=x", &[("uid", &[b"b"]), ("entryUUID", &[UUID])], 1),
+            fingerprint("uid=a,dc=x", &[("uid", &[b"a", b""]), ("entryUUID", &[UUID])], 1),
+            fingerprint("uid=a,dc=x", &[("uid", &[b"a"]), ("cn", &[]), ("entryUUID", &[UUID])], 1),
+            // Values moved between attributes.
+            fingerprint("uid=a,dc=x", &[("ui", &[b"da"]), ("entryUUID", &[UUID])], 1),
+            // Another configuration or rule set.
+            fingerprint("uid=a,dc=x", &[("uid", &[b"a"]), ("entryUUID", &[UUID])], 2),
+        ];
+        for v in variants {
+            assert_ne!(v.hash, base.hash, "{v:?}");
+            assert_eq!(v.uuid, base.uuid);
+        }
+    }
+
+    #[test]
+    fn uuid_is_found_case_insensitively_and_binary_guids_are_formatted() {
+        let tag = raw_entry(
+            "cn=a",
+            &[(
+                "objectguid",
+                &[&[0x67, 0x45, 0x23, 0x01, 0xab, 0x89, 0xef, 0xcd, 1, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]],
+            )],
+        );
+        let f = of_entry(&RawEntry::of(&tag).expect("entry"), "objectGUID", 0).expect("fingerprint");
+        assert_eq!(f.uuid.as_deref(), Some("01234567-89ab-cdef-0123-456789abcdef"));
+        assert_eq!(fingerprint("cn=a", &[("cn", &[b"a"])], 0).uuid, None);
+        assert_eq!(fingerprint("cn=a", &[("entryUUID", &[b""])], 0).uuid, None);
+    }
+
+    #[test]
+    fn configuration_is_part_of_the_key() {
+        let mut repo = app::presets::new_repository(app::model::Vendor::OpenLdap);
+        let key = mapping_key(&repo);
+        assert_eq!(key, mapping_key(&repo));
+        repo.users.username_attribute = "cn".into();
+        assert_ne!(key, mapping_key(&repo));
+    }
+}
