@@ -51,7 +51,7 @@ async fn main() {
             let s = Instant::now();
             conn.mark_seen(&uuids).expect("seen");
             seen_t += s.elapsed().as_secs_f64();
-            conn.write_batch("default", "r", batch, now, 0).expect("write");
+            conn.write_batch("default", "r", batch, now, 0, false).expect("write");
         }
         println!("{pass}_s: {:.3} (mark_seen {seen_t:.3})", t.elapsed().as_secs_f64());
     }

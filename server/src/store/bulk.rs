@@ -137,6 +137,8 @@ impl Bulk {
     /// Writes one batch in the run's open transaction (see [`Bulk::commit_if_due`]):
     /// new users inserted, changed ones updated, unchanged ones (same content
     /// hash) left untouched. The first `want_changes` changes are described.
+    /// With `import` (the repository had no users when the run began) every
+    /// user is new: no lookups.
     pub fn write_batch(
         &mut self,
         tenant: &str,
@@ -144,6 +146,7 @@ impl Bulk {
         batch: &[PreparedUser],
         now: &str,
         want_changes: usize,
+        import: bool,
     ) -> Result<BatchOutcome, StoreError> {
         let mut out = BatchOutcome::default();
         self.begin()?;
@@ -152,72 +155,98 @@ impl Bulk {
         let tx = &self.conn;
         {
             let mut stored_of = tx.prepare_cached(
-                "SELECT content_hash, source_hash IS ?4 AND seq IS NOT NULL FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+                "SELECT rowid, content_hash, source_hash IS ?4 AND seq IS NOT NULL, username, ldap_dn FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
             )?;
-            let mut body_of = tx
-                .prepare_cached("SELECT body FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3")?;
+            let mut body_of = tx.prepare_cached("SELECT body FROM users WHERE rowid = ?1")?;
             // A new user takes the next place in read order; a known one keeps its own.
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO users (tenant, repository_id, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at, source_hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET username = excluded.username, ldap_dn = excluded.ldap_dn, enabled = excluded.enabled, body = excluded.body, content_hash = excluded.content_hash, synced_at = excluded.synced_at, source_hash = excluded.source_hash, seq = coalesce(users.seq, excluded.seq)",
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO users (tenant, repository_id, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at, source_hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET username = excluded.username, ldap_dn = excluded.ldap_dn, enabled = excluded.enabled, body = excluded.body, content_hash = excluded.content_hash, synced_at = excluded.synced_at, source_hash = excluded.source_hash",
+            )?;
+            // Two updates: the username indexes are only rewritten when the
+            // name or DN changed (most changes are to other attributes).
+            let mut update = tx.prepare_cached(
+                "UPDATE users SET enabled = ?2, body = ?3, content_hash = ?4, synced_at = ?5, source_hash = ?6, seq = coalesce(seq, ?7) WHERE rowid = ?1",
+            )?;
+            let mut update_names = tx.prepare_cached(
+                "UPDATE users SET enabled = ?2, body = ?3, content_hash = ?4, synced_at = ?5, source_hash = ?6, seq = coalesce(seq, ?7), username = ?8, ldap_dn = ?9 WHERE rowid = ?1",
             )?;
             // Same user, but the entry's fingerprint is new to the store (an
             // attribute the mapping ignores changed, or a store from before
             // fingerprints): record it so the next run can skip the entry.
-            let mut refingerprint = tx.prepare_cached(
-                "UPDATE users SET source_hash = ?4, seq = coalesce(seq, ?5) WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
-            )?;
+            let mut refingerprint =
+                tx.prepare_cached("UPDATE users SET source_hash = ?2, seq = coalesce(seq, ?3) WHERE rowid = ?1")?;
             for p in batch {
                 let u = &p.user;
                 let source_hash = p.source_hash.as_ref().map(|h| h.as_slice());
-                let stored: Option<(Vec<u8>, bool)> = stored_of
-                    .query_row(params![tenant, repo, u.ldap_uuid, source_hash], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                let kind = match stored {
-                    Some((hash, same_source)) if hash == p.hash => {
-                        out.unchanged += 1;
-                        if !same_source && source_hash.is_some() {
-                            refingerprint.execute(params![tenant, repo, u.ldap_uuid, source_hash, next_seq])?;
-                            next_seq += 1;
-                        }
-                        continue;
-                    }
-                    Some(_) => {
-                        out.updated += 1;
-                        "updated"
-                    }
-                    None => {
-                        out.added += 1;
-                        "added"
-                    }
+                type Stored = (i64, Vec<u8>, bool, String, String);
+                let stored: Option<Stored> = if import {
+                    None
+                } else {
+                    stored_of
+                        .query_row(params![tenant, repo, u.ldap_uuid, source_hash], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                        })
+                        .optional()?
                 };
+                let Some((rowid, hash, same_source, username, ldap_dn)) = stored else {
+                    out.added += 1;
+                    if out.changes.len() < want_changes {
+                        out.changes.push(SyncChange {
+                            username: u.username.clone(),
+                            ldap_dn: u.ldap_dn.clone(),
+                            kind: "added".into(),
+                            attributes: Vec::new(),
+                        });
+                    }
+                    insert.execute(params![
+                        tenant,
+                        repo,
+                        u.ldap_uuid,
+                        u.username,
+                        u.ldap_dn,
+                        u.enabled,
+                        p.body,
+                        p.hash,
+                        now,
+                        source_hash,
+                        next_seq
+                    ])?;
+                    next_seq += 1;
+                    continue;
+                };
+                if hash == p.hash {
+                    out.unchanged += 1;
+                    if !same_source && source_hash.is_some() {
+                        refingerprint.execute(params![rowid, source_hash, next_seq])?;
+                        next_seq += 1;
+                    }
+                    continue;
+                }
+                out.updated += 1;
                 if out.changes.len() < want_changes {
-                    let attributes = if kind == "updated" {
-                        let old: Option<String> =
-                            body_of.query_row(params![tenant, repo, u.ldap_uuid], |r| r.get(0)).optional()?;
-                        old.map(|o| changed_fields(&o, &p.body)).unwrap_or_default()
-                    } else {
-                        Vec::new()
-                    };
+                    let old: Option<String> = body_of.query_row([rowid], |r| r.get(0)).optional()?;
                     out.changes.push(SyncChange {
                         username: u.username.clone(),
                         ldap_dn: u.ldap_dn.clone(),
-                        kind: kind.into(),
-                        attributes,
+                        kind: "updated".into(),
+                        attributes: old.map(|o| changed_fields(&o, &p.body)).unwrap_or_default(),
                     });
                 }
-                upsert.execute(params![
-                    tenant,
-                    repo,
-                    u.ldap_uuid,
-                    u.username,
-                    u.ldap_dn,
-                    u.enabled,
-                    p.body,
-                    p.hash,
-                    now,
-                    source_hash,
-                    next_seq
-                ])?;
+                if username == u.username && ldap_dn == u.ldap_dn {
+                    update.execute(params![rowid, u.enabled, p.body, p.hash, now, source_hash, next_seq])?;
+                } else {
+                    update_names.execute(params![
+                        rowid,
+                        u.enabled,
+                        p.body,
+                        p.hash,
+                        now,
+                        source_hash,
+                        next_seq,
+                        u.username,
+                        u.ldap_dn
+                    ])?;
+                }
                 next_seq += 1;
             }
         }

@@ -221,7 +221,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut bulk = self.bulk()?;
         super::bulk::blocking(|| {
-            bulk.write_batch(tenant, repo, std::slice::from_ref(user), now, 0)?;
+            bulk.write_batch(tenant, repo, std::slice::from_ref(user), now, 0, false)?;
             bulk.commit()
         })?;
         Ok(())

@@ -181,6 +181,8 @@ type Adapters = Vec<Box<dyn Adapter<'static, String, Vec<String>>>>;
 
 /// What a reader searches for.
 struct Search {
+    /// Entries per LDAP page (and per batch).
+    page_size: usize,
     base: String,
     scope: ldap3::Scope,
     filter: String,
@@ -191,7 +193,7 @@ struct Search {
 
 impl Reader {
     async fn open(ldap: &mut Ldap, repo: &Repository, search: Search) -> Result<Reader, String> {
-        let page_size = page_size(repo) as i32;
+        let page_size = search.page_size as i32;
         // OpenLDAP silently truncates a content-sync search that is also paged:
         // content sync reads without paging (its results are the changes only).
         let adapters: Adapters = match search.cookie {
@@ -249,8 +251,9 @@ impl Reader {
                 let _ = tx.send(Read::End(Err(format!("bind: {m}")))).await;
                 return;
             }
+            let batch = search.page_size;
             match Reader::open(&mut conn.ldap, &repo, search).await {
-                Ok(reader) => reader.read(page_size(&repo), decode, limit, tx).await,
+                Ok(reader) => reader.read(batch, decode, limit, tx).await,
                 Err(m) => {
                     let _ = tx.send(Read::End(Err(m))).await;
                 }
@@ -348,6 +351,12 @@ impl Reader {
     }
 }
 
+/// Groups per LDAP page at most. ldap3 decodes a whole page as it arrives,
+/// however slowly it is consumed, and one group can have hundreds of
+/// thousands of members: small pages keep few of them in memory at once,
+/// for a round trip per few groups.
+const GROUP_PAGE_SIZE: usize = 4;
+
 /// Entries per LDAP page and per write batch.
 fn page_size(repo: &Repository) -> usize {
     repo.sync.page_size.clamp(1, 10_000) as usize
@@ -369,8 +378,10 @@ enum Read {
 
 /// One read item, decoded (and for users mapped) on the reader task.
 enum Item {
-    /// A group entry, with its fingerprint.
-    Entry(Entry, Option<fingerprint::SourceHash>),
+    /// A group entry mapped on the reader (the entry itself is dropped
+    /// there: only one representation of a large group travels), or why it
+    /// could not be.
+    Group(Result<PreparedGroup, mapping::MappingError>),
     User(Box<MappedUser>),
     /// A user entry whose fingerprint matches the stored one (its UUID).
     Unchanged(String),
@@ -388,7 +399,8 @@ impl Item {
     /// Roughly how much memory the item holds, in attribute values.
     fn weight(&self) -> usize {
         match self {
-            Item::Entry(e, _) => e.attrs.values().map(Vec::len).sum::<usize>() + e.bin_attrs.len(),
+            Item::Group(Ok(g)) => 1 + g.member_keys.len(),
+            Item::Group(Err(_)) => 1,
             Item::User(_) => 16,
             Item::Unchanged(_) | Item::Malformed(_) => 1,
             Item::Present(u) | Item::Deleted(u) => u.len() / 16,
@@ -428,13 +440,13 @@ struct MappedUser {
 /// How the reader turns entries into items.
 enum Decode {
     Users(Box<UserReader>),
-    Groups(GroupReader),
+    Groups(Box<GroupReader>),
 }
 
 /// Recognises group entries stored unchanged by their fingerprint; decodes
 /// the others (a group of 200,000 members unchanged is never decoded).
 struct GroupReader {
-    uuid_attribute: String,
+    repo: Repository,
     mapping_key: u128,
     /// Source hashes of the stored groups by UUID.
     known: std::collections::HashMap<String, Vec<u8>>,
@@ -443,14 +455,17 @@ struct GroupReader {
 impl GroupReader {
     fn read(&self, tag: ldap3::asn1::StructureTag) -> Item {
         let fingerprint = entry::RawEntry::of(&tag)
-            .and_then(|raw| fingerprint::of_entry(&raw, &self.uuid_attribute, self.mapping_key));
+            .and_then(|raw| fingerprint::of_entry(&raw, &self.repo.users.uuid_attribute, self.mapping_key));
         if let Some(Fingerprint { uuid: Some(uuid), hash }) = &fingerprint {
             if self.known.get(uuid).map(Vec::as_slice) == Some(hash.as_slice()) {
                 return Item::Unchanged(uuid.clone());
             }
         }
         match entry::into_entry(tag) {
-            Ok(entry) => Item::Entry(entry, fingerprint.map(|f| f.hash)),
+            Ok(entry) => Item::Group(
+                mapping::map_group(&self.repo, &entry)
+                    .map(|g| PreparedGroup { source_hash: fingerprint.map(|f| f.hash), ..g }),
+            ),
             Err(m) => Item::Malformed(m),
         }
     }
@@ -532,6 +547,9 @@ struct Run<'a> {
     force: bool,
     /// Users of the repository in the store when the run began.
     stored_users: u64,
+    /// The repository had no users when the run began: every user is new,
+    /// nobody can be missing (no lookups, no seen-set, no removal).
+    import: bool,
     /// Where the run's time went (logged at the end): waiting for the reader
     /// (decoding, mapping and hashing run there), collecting its results,
     /// writing to the store.
@@ -575,6 +593,7 @@ impl<'a> Run<'a> {
             group_counts: None,
             force,
             stored_users,
+            import: stored_users == 0,
             timings: Timings::default(),
         })
     }
@@ -663,6 +682,8 @@ impl<'a> Run<'a> {
                 // The counts tell the complete read's story (what the replay
                 // wrote reads as unchanged there); its changes stay listed.
                 self.counts = SyncCounts::default();
+                // The replay wrote users: the complete read must look them up.
+                self.import = false;
                 if let Err(outcome) = self.read_users(&user_filter, None, true).await {
                     return outcome;
                 }
@@ -722,6 +743,7 @@ impl<'a> Run<'a> {
         let repo = self.repo;
         let content_sync = cookie.is_some();
         let search = Search {
+            page_size: page_size(repo),
             base: repo.users.effective_users_dn().to_string(),
             scope: ldap::scope_of(repo),
             filter: filter.to_string(),
@@ -772,7 +794,7 @@ impl<'a> Run<'a> {
                         self.unidentified += 1;
                         self.error(String::new(), reason);
                     }
-                    Item::Entry(..) => {}
+                    Item::Group(_) => {}
                     Item::Present(uuids) => {
                         present_phase = true;
                         self.counts.seen += uuids.len() as u64;
@@ -801,7 +823,7 @@ impl<'a> Run<'a> {
         } else {
             None
         };
-        if let Some(which) = which {
+        if let Some(which) = which.filter(|_| !self.import) {
             if which == Removal::Unseen && self.unidentified > 0 {
                 return Ok(UsersRead::Done(new_cookie));
             }
@@ -874,9 +896,12 @@ impl<'a> Run<'a> {
         let prepared: Vec<PreparedUser> = plan::drop_duplicate_usernames(prepared, &mut self.counts, &mut self.errors);
         let store_started = std::time::Instant::now();
         self.timings.collect += store_started - collect_started;
-        blocking(|| self.db.mark_seen(&seen)).map_err(store_error)?;
+        if !self.import {
+            blocking(|| self.db.mark_seen(&seen)).map_err(store_error)?;
+        }
         let want = MAX_SAMPLES.saturating_sub(self.changes.len());
-        let outcome = blocking(|| self.db.write_batch(self.tenant, &repo.id, &prepared, &self.started, want))
+        let import = self.import;
+        let outcome = blocking(|| self.db.write_batch(self.tenant, &repo.id, &prepared, &self.started, want, import))
             .map_err(store_error)?;
         self.counts.added += outcome.added;
         self.counts.updated += outcome.updated;
@@ -895,6 +920,7 @@ impl<'a> Run<'a> {
         let repo = self.repo;
         let content_sync = cookie.is_some();
         let search = Search {
+            page_size: page_size(repo).min(GROUP_PAGE_SIZE),
             base: repo.groups.groups_dn.clone().unwrap_or_default(),
             scope: ldap3::Scope::Subtree,
             filter: crate::filter::user_filter(&repo.groups.object_classes, &[], None),
@@ -906,12 +932,8 @@ impl<'a> Run<'a> {
         let mut present_phase = false;
         let mut gone = false;
         let known = blocking(|| self.db.group_source_hashes(self.tenant, &repo.id)).map_err(store_error)?;
-        let groups = GroupReader {
-            uuid_attribute: repo.users.uuid_attribute.clone(),
-            mapping_key: fingerprint::mapping_key(repo),
-            known,
-        };
-        let mut rx = Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Groups(groups), None);
+        let groups = GroupReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known };
+        let mut rx = Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Groups(Box::new(groups)), None);
         let end = loop {
             let items = match rx.recv().await {
                 None | Some(Read::TooMany) => break Err("the directory reader stopped unexpectedly".to_string()),
@@ -920,10 +942,8 @@ impl<'a> Run<'a> {
             };
             for item in items {
                 match item {
-                    Item::Entry(entry, source_hash) => match mapping::map_group(repo, &entry) {
-                        Ok(g) => batch.push(PreparedGroup { source_hash, ..g }),
-                        Err(e) => self.error(e.dn, e.reason),
-                    },
+                    Item::Group(Ok(g)) => batch.push(g),
+                    Item::Group(Err(e)) => self.error(e.dn, e.reason),
                     Item::Unchanged(uuid) => {
                         counts.seen += 1;
                         counts.unchanged += 1;
