@@ -754,11 +754,12 @@ impl<'a> Run<'a> {
         let mut present_phase = false;
         let mut gone = 0u64;
         let limit = content_sync.then(|| replay_limit(self.stored_users));
-        // A repository without users is an import: nothing to recognise.
-        // Only a complete read follows the stored order.
-        let known = match self.stored_users {
-            0 => None,
-            _ => Some(self.store.known_users(self.tenant, &repo.id, complete).map_err(|e| failed(store_error(e)))?),
+        // Nothing to recognise in an import, nor in a content sync (the
+        // server sends only entries that changed). Only a complete read
+        // follows the stored order.
+        let known = match self.import || content_sync {
+            true => None,
+            false => Some(self.store.known_users(self.tenant, &repo.id, complete).map_err(|e| failed(store_error(e)))?),
         };
         let users = UserReader {
             repo: repo.clone(),
