@@ -19,25 +19,32 @@ fn follow(repository: &str, run: &str, live: RwSignal<Option<SyncRun>>, finished
         finished.update(|n| *n += 1);
         return;
     };
+    // The server ends the stream after the final state. Closing it here
+    // instead would race that end (the browser reports the request as
+    // aborted), so the end is awaited: EventSource reports it as an error,
+    // and closing then stops it from reconnecting.
+    let done = std::rc::Rc::new(std::cell::Cell::new(false));
     let on_run = {
-        let source = source.clone();
+        let done = done.clone();
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
             let Some(text) = event.data().as_string() else { return };
             let Ok(run) = serde_json::from_str::<SyncRun>(&text) else { return };
-            let done = run.state != "running";
+            let ended = run.state != "running";
             live.set(Some(run));
-            if done {
-                source.close();
+            if ended && !done.replace(true) {
                 finished.update(|n| *n += 1);
             }
         })
     };
     let on_error = {
         let source = source.clone();
-        // The stream broke (server restart, proxy): re-read the history instead.
         Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
             source.close();
-            set_timeout(move || finished.update(|n| *n += 1), std::time::Duration::from_secs(1));
+            if !done.get() {
+                // The stream broke before the run ended (server restart,
+                // proxy): re-read the history instead.
+                set_timeout(move || finished.update(|n| *n += 1), std::time::Duration::from_secs(1));
+            }
         })
     };
     let _ = source.add_event_listener_with_callback("run", on_run.as_ref().unchecked_ref());

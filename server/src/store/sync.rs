@@ -347,6 +347,35 @@ mod tests {
         }
     }
 
+    /// A sync's per-entry queries: a UUID lookup is one primary-key probe
+    /// (never a scan of the read-order index, which also starts with the
+    /// repository), and the read-order window is a covering index range.
+    #[tokio::test]
+    async fn sync_lookups_use_the_primary_key_and_the_window_a_covering_range() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_file(&dir.path().join("t.db")).await.expect("store");
+        let plan = |q: &'static str| {
+            let pool = store.pool().clone();
+            async move {
+                let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {q}")).fetch_all(&pool).await.expect("plan");
+                rows.iter().map(|r| r.get::<String, _>(3)).collect::<Vec<_>>().join(" | ")
+            }
+        };
+        for q in [
+            "SELECT seq, source_hash FROM users WHERE tenant = 't' AND repository_id = 'r' AND ldap_uuid = 'u'",
+            "SELECT rowid, content_hash, username FROM users WHERE tenant = 't' AND repository_id = 'r' AND ldap_uuid = 'u'",
+        ] {
+            let text = plan(q).await;
+            assert!(text.contains("USING INDEX sqlite_autoindex_users_1"), "{q}: {text}");
+        }
+        let window = plan(
+            "SELECT seq, ldap_uuid, source_hash FROM users WHERE tenant = 't' AND repository_id = 'r' AND seq > 5 ORDER BY seq LIMIT 512",
+        )
+        .await;
+        assert!(window.contains("USING COVERING INDEX users_in_read_order"), "{window}");
+        assert!(!window.contains("TEMP B-TREE"), "{window}");
+    }
+
     #[test]
     fn names_changed_fields_and_attributes() {
         let old = r#"{"email":"a@x","enabled":true,"attributes":{"phone":["1"],"title":["x"]},"syncedAt":"1"}"#;
