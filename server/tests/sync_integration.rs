@@ -377,6 +377,19 @@ async fn groups_sync_in_every_membership_style_with_nesting() {
     let removed = run(&port, "g", SyncMode::Changed).await;
     assert_eq!(removed.group_counts.expect("groups").deleted, 1, "{removed:?}");
     assert_eq!(port.list_groups("default", UserQuery::default()).await.expect("groups").total_results, 6);
+    // Its memberships went with it; the other groups' stayed.
+    let db = rusqlite::Connection::open(e.data.path().join("dirbridge.db")).expect("store");
+    let (orphans, kept): (i64, i64) = db
+        .query_row(
+            "SELECT count(*) FILTER (WHERE g.ldap_uuid IS NULL), count(g.ldap_uuid) FROM group_members m LEFT JOIN groups g ON g.tenant = m.tenant AND g.repository_id = m.repository_id AND g.ldap_uuid = m.group_uuid",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("members");
+    assert_eq!(orphans, 0);
+    assert!(kept > 0, "{kept}");
+    let ten = users(&port, &devdir::ldif::username(10)).await.users.remove(0);
+    assert!(!ten.groups.iter().any(|g| g.starts_with("cn=Admins")), "{:?}", ten.groups);
 
     // uniqueMember (with the optional unique id) and memberUid.
     let mut unique = repository(&e.slapd, "unique");

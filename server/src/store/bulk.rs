@@ -427,16 +427,26 @@ impl Bulk {
         };
         self.begin()?;
         let tx = &self.conn;
-        tx.execute(
-            &format!(
-                "DELETE FROM group_members WHERE tenant = ?1 AND repository_id = ?2 AND group_uuid IN (SELECT ldap_uuid FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND {cond})"
-            ),
-            params![tenant, repo],
-        )?;
-        let n = tx.execute(
-            &format!("DELETE FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND {cond}"),
-            params![tenant, repo],
-        )?;
+        // The groups first (a few thousand rows), then their members by
+        // primary key: a delete driven from group_members would scan every
+        // membership of the repository (a million rows) on every run.
+        let removed: Vec<String> = {
+            let mut select = tx.prepare(&format!(
+                "SELECT ldap_uuid FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND {cond}"
+            ))?;
+            let rows = select.query_map(params![tenant, repo], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut members = tx
+            .prepare_cached("DELETE FROM group_members WHERE tenant = ?1 AND repository_id = ?2 AND group_uuid = ?3")?;
+        let mut group =
+            tx.prepare_cached("DELETE FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3")?;
+        let mut n = 0;
+        for uuid in &removed {
+            members.execute(params![tenant, repo, uuid])?;
+            n += group.execute(params![tenant, repo, uuid])?;
+        }
+        drop((members, group));
         self.commit()?;
         Ok(n as u64)
     }
