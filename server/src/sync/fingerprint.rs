@@ -22,8 +22,15 @@ const MAPPING_RULES: &str = "dirbridge-user-mapping-1";
 
 /// What mapping an entry depends on besides the entry itself.
 pub fn mapping_key(repo: &Repository) -> u128 {
+    // Never a secret in the key, even one still in memory: fingerprints are
+    // stored, and a fast hash must not become a way to test passwords.
+    let mut shape = repo.clone();
+    shape.connection.bind_password = None;
+    for server in &mut shape.connection.referrals.servers {
+        server.bind_password = None;
+    }
     let mut input = MAPPING_RULES.as_bytes().to_vec();
-    input.extend(serde_json::to_vec(repo).unwrap_or_default());
+    input.extend(serde_json::to_vec(&shape).unwrap_or_default());
     xxh3_128(&input)
 }
 
@@ -117,6 +124,8 @@ mod tests {
         let mut repo = app::presets::new_repository(app::model::Vendor::OpenLdap);
         let key = mapping_key(&repo);
         assert_eq!(key, mapping_key(&repo));
+        repo.connection.bind_password = Some(Some("secret".into()));
+        assert_eq!(key, mapping_key(&repo), "secrets are not part of the key");
         repo.users.username_attribute = "cn".into();
         assert_ne!(key, mapping_key(&repo));
     }
