@@ -8,8 +8,8 @@
 //! them. A 128-bit XXH3 compares the same entry's old and new version (not
 //! adversarial content against a list), so a non-cryptographic hash does.
 
-use crate::ldap::entry::RawEntry;
-use crate::mapping;
+use crate::ldap::entry::{self, RawEntry};
+use crate::mapping::{self, Entry};
 use app::model::Repository;
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
@@ -69,6 +69,36 @@ pub fn of_entry(entry: &RawEntry, uuid_attribute: &str, mapping_key: u128) -> Op
         }
     }
     Some(Fingerprint { uuid, hash: hasher.digest128().to_le_bytes() })
+}
+
+/// What reading an entry found.
+pub enum Recognised {
+    /// Its fingerprint matches the stored one (its UUID): nothing to decode.
+    Unchanged(String),
+    /// Decoded, with its fingerprint to store beside it.
+    Decoded(Entry, Option<SourceHash>),
+    /// It could not be decoded (why).
+    Malformed(String),
+}
+
+/// Fingerprints an entry as it arrived and asks `is_stored(uuid, hash)`
+/// whether the store already has it so; decodes it only when not.
+pub fn recognise<E>(
+    tag: ldap3::asn1::StructureTag,
+    uuid_attribute: &str,
+    mapping_key: u128,
+    mut is_stored: impl FnMut(&str, &SourceHash) -> Result<bool, E>,
+) -> Result<Recognised, E> {
+    let fingerprint = RawEntry::of(&tag).and_then(|raw| of_entry(&raw, uuid_attribute, mapping_key));
+    if let Some(Fingerprint { uuid: Some(uuid), hash }) = &fingerprint {
+        if is_stored(uuid, hash)? {
+            return Ok(Recognised::Unchanged(uuid.clone()));
+        }
+    }
+    Ok(match entry::into_entry(tag) {
+        Ok(entry) => Recognised::Decoded(entry, fingerprint.map(|f| f.hash)),
+        Err(reason) => Recognised::Malformed(reason),
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ pub mod fingerprint;
 pub mod plan;
 
 use crate::ldap::content_sync::{self, SyncItem};
-use crate::ldap::entry;
 use crate::ldap::{self, Secrets};
 use crate::mapping::{self, Entry};
 use crate::service::now_rfc3339;
@@ -19,7 +18,7 @@ use app::error::AppError;
 use app::model::{
     DeletionPolicyKind, GroupCounts, Repository, SyncChange, SyncCounts, SyncError, SyncMode, SyncRequest,
 };
-use fingerprint::Fingerprint;
+use fingerprint::Recognised;
 use ldap3::adapters::{Adapter, PagedResults};
 use ldap3::{Ldap, SearchStream};
 use plan::Method;
@@ -454,19 +453,16 @@ struct GroupReader {
 
 impl GroupReader {
     fn read(&self, tag: ldap3::asn1::StructureTag) -> Item {
-        let fingerprint = entry::RawEntry::of(&tag)
-            .and_then(|raw| fingerprint::of_entry(&raw, &self.repo.users.uuid_attribute, self.mapping_key));
-        if let Some(Fingerprint { uuid: Some(uuid), hash }) = &fingerprint {
-            if self.known.get(uuid).map(Vec::as_slice) == Some(hash.as_slice()) {
-                return Item::Unchanged(uuid.clone());
+        let stored = |uuid: &str, hash: &fingerprint::SourceHash| {
+            Ok::<_, std::convert::Infallible>(self.known.get(uuid).map(Vec::as_slice) == Some(hash.as_slice()))
+        };
+        match fingerprint::recognise(tag, &self.repo.users.uuid_attribute, self.mapping_key, stored) {
+            Ok(Recognised::Unchanged(uuid)) => Item::Unchanged(uuid),
+            Ok(Recognised::Decoded(entry, source_hash)) => {
+                Item::Group(mapping::map_group(&self.repo, &entry).map(|g| PreparedGroup { source_hash, ..g }))
             }
-        }
-        match entry::into_entry(tag) {
-            Ok(entry) => Item::Group(
-                mapping::map_group(&self.repo, &entry)
-                    .map(|g| PreparedGroup { source_hash: fingerprint.map(|f| f.hash), ..g }),
-            ),
-            Err(m) => Item::Malformed(m),
+            Ok(Recognised::Malformed(reason)) => Item::Malformed(reason),
+            Err(never) => match never {},
         }
     }
 }
@@ -484,23 +480,24 @@ struct UserReader {
 
 impl UserReader {
     fn read(&mut self, tag: ldap3::asn1::StructureTag) -> Result<Item, String> {
-        let fingerprint = entry::RawEntry::of(&tag)
-            .and_then(|raw| fingerprint::of_entry(&raw, &self.repo.users.uuid_attribute, self.mapping_key));
-        if let (Some(known), Some(Fingerprint { uuid: Some(uuid), hash })) = (self.known.as_mut(), &fingerprint) {
-            let stored = known.source_hash(uuid).map_err(store_error)?;
-            if stored.as_deref() == Some(hash.as_slice()) {
-                return Ok(Item::Unchanged(uuid.clone()));
+        let known = &mut self.known;
+        let stored = |uuid: &str, hash: &fingerprint::SourceHash| match known.as_mut() {
+            Some(known) => {
+                Ok::<_, String>(known.source_hash(uuid).map_err(store_error)?.as_deref() == Some(hash.as_slice()))
             }
-        }
-        let entry = match entry::into_entry(tag) {
-            Ok(entry) => entry,
-            Err(m) => return Ok(Item::Malformed(m)),
+            None => Ok(false),
         };
-        let mut user = self.map(entry);
-        if let (Ok(prepared), Some(f)) = (&mut user.result, fingerprint) {
-            prepared.source_hash = Some(f.hash);
-        }
-        Ok(Item::User(Box::new(user)))
+        Ok(match fingerprint::recognise(tag, &self.repo.users.uuid_attribute, self.mapping_key, stored)? {
+            Recognised::Unchanged(uuid) => Item::Unchanged(uuid),
+            Recognised::Decoded(entry, source_hash) => {
+                let mut user = self.map(entry);
+                if let Ok(prepared) = &mut user.result {
+                    prepared.source_hash = source_hash;
+                }
+                Item::User(Box::new(user))
+            }
+            Recognised::Malformed(reason) => Item::Malformed(reason),
+        })
     }
 
     fn map(&self, entry: Entry) -> MappedUser {
@@ -757,9 +754,10 @@ impl<'a> Run<'a> {
         // Nothing to recognise in an import, nor in a content sync (the
         // server sends only entries that changed). Only a complete read
         // follows the stored order.
-        let known = match self.import || content_sync {
-            true => None,
-            false => Some(self.store.known_users(self.tenant, &repo.id, complete).map_err(|e| failed(store_error(e)))?),
+        let known = if self.import || content_sync {
+            None
+        } else {
+            Some(self.store.known_users(self.tenant, &repo.id, complete).map_err(|e| failed(store_error(e)))?)
         };
         let users = UserReader {
             repo: repo.clone(),
