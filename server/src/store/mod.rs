@@ -72,9 +72,15 @@ impl Store {
         Ok(Store { pool, path: None })
     }
 
-    /// A connection of its own for one sync run (see [`bulk::Bulk`]).
+    /// A connection of its own for a few writes (see [`bulk::Bulk`]).
     pub fn bulk(&self) -> Result<bulk::Bulk, StoreError> {
-        bulk::Bulk::open(self.path.as_deref().ok_or(StoreError::NoFile)?)
+        bulk::Bulk::open(self.path.as_deref().ok_or(StoreError::NoFile)?, false)
+    }
+
+    /// The writer of one sync run: [`Store::bulk`] with a background
+    /// checkpointer for the run's many writes.
+    pub fn run_writer(&self) -> Result<bulk::Bulk, StoreError> {
+        bulk::Bulk::open(self.path.as_deref().ok_or(StoreError::NoFile)?, true)
     }
 
     /// The stored source hashes of a repository's users, for a run's reader.

@@ -123,10 +123,8 @@ impl SyncEngine {
             }
         };
         let outcome = run.execute(secrets, request).await;
-        // Part of the run: the next run (a changed sync a minute later, say)
-        // should not pay for this one's writes.
-        if let Err(e) = blocking(|| run.db.checkpoint()) {
-            tracing::warn!(error = %e, run = run_id, "store checkpoint after the run failed");
+        if let Err(e) = blocking(|| run.db.finish()) {
+            tracing::warn!(error = %e, run = run_id, "the run's last writes could not be committed");
         }
         // The repository is free again before the run reads as finished: a
         // client that starts the next run as soon as it sees the end gets it.
@@ -166,6 +164,9 @@ impl SyncEngine {
             store_ms = run.timings.store.as_millis() as u64,
             removal_ms = run.timings.removal.as_millis() as u64,
             groups_ms = run.timings.groups.as_millis() as u64,
+            groups_read_ms = run.timings.groups_read.as_millis() as u64,
+            setup_ms = run.timings.setup.as_millis() as u64,
+            total_ms = run.timer.elapsed().as_millis() as u64,
             "sync finished"
         );
     }
@@ -250,7 +251,9 @@ impl Reader {
                 let _ = tx.send(Read::End(Err(format!("bind: {m}")))).await;
                 return;
             }
-            let batch = search.page_size;
+            // A content sync is one stream, not pages: smaller batches let the
+            // writer start on the first changes while the rest arrive.
+            let batch = if search.cookie.is_some() { search.page_size.min(CHANGES_BATCH) } else { search.page_size };
             match Reader::open(&mut conn.ldap, &repo, search).await {
                 Ok(reader) => reader.read(batch, decode, limit, tx).await,
                 Err(m) => {
@@ -389,6 +392,9 @@ enum Item {
     Present(Vec<String>),
     Deleted(Vec<String>),
 }
+
+/// Entries per batch of a content sync.
+const CHANGES_BATCH: usize = 200;
 
 /// Attribute values in flight per batch at most (with the channel's two
 /// batches ahead, this bounds the reader's memory however large groups get).
@@ -551,6 +557,7 @@ struct Run<'a> {
     /// (decoding, mapping and hashing run there), collecting its results,
     /// writing to the store.
     timings: Timings,
+    timer: std::time::Instant,
 }
 
 #[derive(Default, Debug)]
@@ -560,6 +567,10 @@ struct Timings {
     store: std::time::Duration,
     removal: std::time::Duration,
     groups: std::time::Duration,
+    /// Of `groups`: waiting for the groups reader.
+    groups_read: std::time::Duration,
+    /// Connecting, binding and choosing the method, before the users read.
+    setup: std::time::Duration,
 }
 
 impl<'a> Run<'a> {
@@ -572,7 +583,7 @@ impl<'a> Run<'a> {
         stored_users: u64,
         force: bool,
     ) -> Result<Run<'a>, String> {
-        let db = store.bulk().map_err(store_error)?;
+        let db = store.run_writer().map_err(store_error)?;
         Ok(Run {
             store,
             tenant,
@@ -592,6 +603,7 @@ impl<'a> Run<'a> {
             stored_users,
             import: stored_users == 0,
             timings: Timings::default(),
+            timer: std::time::Instant::now(),
         })
     }
 
@@ -646,6 +658,7 @@ impl<'a> Run<'a> {
         };
         let mut messages: Vec<String> = note.into_iter().collect();
 
+        self.timings.setup = self.timer.elapsed();
         // Users.
         let users = match method {
             Method::Paged => self.read_users(&user_filter, None, true).await,
@@ -934,7 +947,10 @@ impl<'a> Run<'a> {
         let groups = GroupReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known };
         let mut rx = Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Groups(Box::new(groups)), None);
         let end = loop {
-            let items = match rx.recv().await {
+            let waited = std::time::Instant::now();
+            let read = rx.recv().await;
+            self.timings.groups_read += waited.elapsed();
+            let items = match read {
                 None | Some(Read::TooMany) => break Err("the directory reader stopped unexpectedly".to_string()),
                 Some(Read::End(end)) => break end,
                 Some(Read::Items(items)) => items,
