@@ -557,6 +557,7 @@ struct Run<'a> {
     /// (decoding, mapping and hashing run there), collecting its results,
     /// writing to the store.
     timings: Timings,
+    /// When the run began (its `total_ms`).
     timer: std::time::Instant,
 }
 
