@@ -430,8 +430,10 @@ impl Bulk {
             let mut clear = tx.prepare_cached(
                 "DELETE FROM group_members WHERE tenant = ?1 AND repository_id = ?2 AND group_uuid = ?3",
             )?;
-            let mut member = tx.prepare_cached(
-                "INSERT OR IGNORE INTO group_members (tenant, repository_id, group_uuid, member_key) VALUES (?1, ?2, ?3, ?4)",
+            // One statement per group, its members as a JSON array: a group
+            // can have hundreds of thousands of them.
+            let mut members = tx.prepare_cached(
+                "INSERT OR IGNORE INTO group_members (tenant, repository_id, group_uuid, member_key) SELECT ?1, ?2, ?3, value FROM json_each(?4)",
             )?;
             for g in groups {
                 counts.seen += 1;
@@ -452,9 +454,9 @@ impl Bulk {
                 }
                 upsert.execute(params![tenant, repo, g.uuid, g.name, g.dn, g.dn_key, g.hash, now, source_hash])?;
                 clear.execute(params![tenant, repo, g.uuid])?;
-                for key in &g.member_keys {
-                    member.execute(params![tenant, repo, g.uuid, key])?;
-                }
+                let keys = serde_json::to_string(&g.member_keys)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                members.execute(params![tenant, repo, g.uuid, keys])?;
             }
         }
         Ok(())
@@ -564,5 +566,41 @@ mod tests {
         assert_eq!(rows, 2000);
         drop(run);
         assert_eq!(pool.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).expect("count"), 2000);
+    }
+
+    #[tokio::test]
+    async fn group_members_are_written_exactly_whatever_their_characters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::Store::open_file(&dir.path().join("s.db")).await.expect("store");
+        let mut bulk = store.run_writer().expect("writer");
+        let keys = ["cn=o\"brien,dc=x", "cn=back\\slash\\2c,dc=x", "uid=zoë,dc=x", "uid=a\nb", "uid=tab\t"];
+        let group = PreparedGroup {
+            uuid: "g1".into(),
+            name: "g".into(),
+            dn: "cn=g,dc=x".into(),
+            dn_key: "cn=g,dc=x".into(),
+            member_keys: keys.iter().chain(&keys[..2]).map(|k| k.to_string()).collect(),
+            hash: vec![1],
+            source_hash: None,
+        };
+        let mut counts = GroupCounts::default();
+        bulk.begin().expect("begin");
+        bulk.write_groups("t", "r", std::slice::from_ref(&group), "now", &mut counts).expect("write");
+        bulk.commit().expect("commit");
+        let mut stored: Vec<String> = bulk
+            .conn
+            .prepare(
+                "SELECT member_key FROM group_members WHERE tenant = 't' AND repository_id = 'r' AND group_uuid = 'g1'",
+            )
+            .expect("query")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("keys");
+        stored.sort();
+        let mut want: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        want.sort();
+        assert_eq!(stored, want);
+        assert_eq!((counts.seen, counts.added), (1, 1));
     }
 }
