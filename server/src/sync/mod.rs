@@ -364,6 +364,10 @@ fn page_size(repo: &Repository) -> usize {
     repo.sync.page_size.clamp(1, 10_000) as usize
 }
 
+fn failed_store(e: crate::store::StoreError) -> Outcome {
+    failed(store_error(e))
+}
+
 fn store_error(e: crate::store::StoreError) -> String {
     format!("store: {e}")
 }
@@ -659,6 +663,23 @@ impl<'a> Run<'a> {
         };
         let mut messages: Vec<String> = note.into_iter().collect();
 
+        // Groups, when the repository says where they are (an empty groups DN
+        // means "do not sync groups", as the console explains).
+        let wants_groups = repo.groups.groups_dn.as_deref().is_some_and(|d| !d.trim().is_empty())
+            && !repo.groups.object_classes.is_empty();
+        let previous_groups_cookie = state.as_ref().and_then(|s| s.groups_cookie.clone());
+        // A changed sync reads the groups' changes while the users' are
+        // read and written: both are small, and the server's answer for
+        // groups can take a while (a present phase when its session log has
+        // moved on). A full read of groups waits for the users instead, so
+        // huge groups are not held in memory beside them.
+        let mut early_groups = None;
+        if let (true, Method::ContentSync, Some(c)) = (wants_groups, method, previous_groups_cookie.clone()) {
+            match self.groups_reader(Some(Some(c))) {
+                Ok(reader) => early_groups = Some(reader),
+                Err(e) => return failed_store(e),
+            }
+        }
         self.timings.setup = self.timer.elapsed();
         // Users.
         let users = match method {
@@ -711,19 +732,24 @@ impl<'a> Run<'a> {
             ));
         }
 
-        // Groups, when the repository says where they are (an empty groups DN
-        // means "do not sync groups", as the console explains).
-        if repo.groups.groups_dn.as_deref().is_some_and(|d| !d.trim().is_empty())
-            && !repo.groups.object_classes.is_empty()
-        {
-            let previous = state.as_ref().and_then(|s| s.groups_cookie.clone());
-            let cookie = match (method, previous) {
+        if wants_groups {
+            let cookie = match (method, previous_groups_cookie) {
                 (Method::ContentSync, Some(c)) if !groups_from_scratch => Some(Some(c)),
                 _ => None,
             };
             let used = cookie.clone().flatten();
+            let content_sync = cookie.is_some();
             let groups_started = std::time::Instant::now();
-            let groups = self.read_groups(cookie).await;
+            // After a replay that turned into a complete read, the early
+            // reader's changes are not enough: the groups are read whole.
+            let reader = match early_groups.filter(|_| !groups_from_scratch) {
+                Some(reader) => reader,
+                None => match self.groups_reader(cookie) {
+                    Ok(reader) => reader,
+                    Err(e) => return failed_store(e),
+                },
+            };
+            let groups = self.read_groups(reader, content_sync).await;
             self.timings.groups = groups_started.elapsed();
             match groups {
                 Ok(new_cookie) => next_state.groups_cookie = new_cookie.or(used).or(next_state.groups_cookie),
@@ -927,11 +953,13 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Reads groups (completely, or by content sync from `cookie`) and writes
-    /// them with their members. Returns the new cookie.
-    async fn read_groups(&mut self, cookie: Option<Option<Vec<u8>>>) -> Result<Option<Vec<u8>>, String> {
+    /// Starts reading groups (completely, or by content sync from `cookie`)
+    /// on a reader thread of their own.
+    fn groups_reader(
+        &mut self,
+        cookie: Option<Option<Vec<u8>>>,
+    ) -> Result<tokio::sync::mpsc::Receiver<Read>, crate::store::StoreError> {
         let repo = self.repo;
-        let content_sync = cookie.is_some();
         let search = Search {
             page_size: page_size(repo).min(GROUP_PAGE_SIZE),
             base: repo.groups.groups_dn.clone().unwrap_or_default(),
@@ -940,13 +968,23 @@ impl<'a> Run<'a> {
             attrs: mapping::group_attributes(repo),
             cookie,
         };
+        let known = blocking(|| self.db.group_source_hashes(self.tenant, &repo.id))?;
+        let groups = GroupReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known };
+        Ok(Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Groups(Box::new(groups)), None))
+    }
+
+    /// Writes what a groups reader reads, groups with their members, and
+    /// removes the groups it shows are gone. Returns the new cookie.
+    async fn read_groups(
+        &mut self,
+        mut rx: tokio::sync::mpsc::Receiver<Read>,
+        content_sync: bool,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let repo = self.repo;
         let mut counts = GroupCounts::default();
         let mut batch = Vec::new();
         let mut present_phase = false;
         let mut gone = false;
-        let known = blocking(|| self.db.group_source_hashes(self.tenant, &repo.id)).map_err(store_error)?;
-        let groups = GroupReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known };
-        let mut rx = Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Groups(Box::new(groups)), None);
         let end = loop {
             let waited = std::time::Instant::now();
             let read = rx.recv().await;
