@@ -68,6 +68,20 @@ pub fn SyncPanel(id: String) -> impl IntoView {
     let next = Resource::new(move || finished.get(), move |_| next_runs(next_id.clone()));
     let live: RwSignal<Option<SyncRun>> = RwSignal::new(None);
     let followed = StoredValue::new(String::new());
+    // A run started here is followed by the id "Sync now" returned: a small
+    // directory can finish before the history is re-read, and its final
+    // state must still reach the bar (the stream sends it, then ends).
+    let started_id = id.clone();
+    Effect::new(move |_| {
+        if let Some(Ok(run)) = start.value().get() {
+            if followed.get_value() != run {
+                followed.set_value(run.clone());
+                follow(&started_id, &run, live, finished);
+            }
+        }
+    });
+    // A run started elsewhere (schedule, API, another admin) is followed
+    // once the history shows it running.
     Effect::new(move |_| {
         if let Some(Ok(list)) = runs.get() {
             if let Some(run) = list.first().filter(|r| r.state == "running") {
