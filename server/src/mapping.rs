@@ -70,12 +70,27 @@ pub fn uuid_from_value(uuid_attribute: &str, value: &[u8]) -> String {
     let Some(text) = text else {
         return if value.len() == 16 { guid_to_string(value) } else { hex::encode(value) };
     };
-    let hex: String = text.chars().filter(|c| *c != '-').collect();
-    if hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        let h = hex.to_ascii_lowercase();
-        return format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]);
+    // Read for every entry of a sync: one allocation, no intermediate text.
+    let mut digits = [0u8; 32];
+    let mut count = 0;
+    for &b in text.as_bytes().iter().filter(|b| **b != b'-') {
+        if count == 32 || !b.is_ascii_hexdigit() {
+            return text.to_string();
+        }
+        digits[count] = b.to_ascii_lowercase();
+        count += 1;
     }
-    text.to_string()
+    if count != 32 {
+        return text.to_string();
+    }
+    let mut canonical = String::with_capacity(36);
+    for (i, &d) in digits.iter().enumerate() {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            canonical.push('-');
+        }
+        canonical.push(char::from(d));
+    }
+    canonical
 }
 
 /// Formats a 16-byte Microsoft GUID (first three groups little-endian).
@@ -388,6 +403,25 @@ mod tests {
         assert_eq!(uuid_of(&e, "objectGUID").as_deref(), Some("44434241-4645-4847-494a-4b4c4d4e4f50"));
         let ds = entry("x", &[("nsUniqueId", &["66446001-1DD211B2-80f4a9c8-34a711e0"])]);
         assert_eq!(uuid_of(&ds, "nsuniqueid").as_deref(), Some("66446001-1dd2-11b2-80f4-a9c834a711e0"));
+        // entryUUID in upper case is canonicalised; anything that is not 32
+        // hex digits (ignoring dashes) is kept as the server sent it.
+        assert_eq!(
+            uuid_from_value("entryUUID", b"5C7B2A3E-1111-4E3B-9C1D-0242AC120002"),
+            "5c7b2a3e-1111-4e3b-9c1d-0242ac120002"
+        );
+        assert_eq!(
+            uuid_from_value("entryUUID", b"5c7b2a3e11114e3b9c1d0242ac120002"),
+            "5c7b2a3e-1111-4e3b-9c1d-0242ac120002"
+        );
+        for kept in [
+            "5c7b2a3e-1111-4e3b-9c1d-0242ac12000",
+            "5c7b2a3e-1111-4e3b-9c1d-0242ac1200021",
+            "5c7b2a3e-1111-4e3b-9c1d-0242ac12000g",
+            "ä",
+            "",
+        ] {
+            assert_eq!(uuid_from_value("entryUUID", kept.as_bytes()), kept);
+        }
     }
 
     #[test]
