@@ -473,12 +473,26 @@ async fn a_replay_too_large_for_memory_becomes_a_complete_read() {
     let mut state = store.sync_state("default", "big").await.expect("read").expect("saved");
     state.users_cookie = Some(b"rid=000,csn=20000101000000.000000Z#000000#000#000000".to_vec());
     store.save_sync_state("default", "big", &state).await.expect("saved");
+    // The groups' own cookie is still good: their changes are read while the
+    // users' replay goes, then read again completely once it is abandoned.
+    e.slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nadd: member\nmember: {}\n",
+            devdir::ldif::group_dn("Admins"),
+            devdir::ldif::user_dn(10)
+        ))
+        .expect("add member");
 
     let r = run(&port, "big", SyncMode::Changed).await;
     assert_eq!((r.state.as_str(), r.method.as_str()), ("succeeded", "paged"), "{r:?}");
     assert!(r.message.as_deref().is_some_and(|m| m.contains("more than 5000 changes")), "{r:?}");
     assert_eq!((r.counts.seen, r.counts.disabled), (5_200, 1), "{r:?}");
     assert!(!users(&port, &devdir::ldif::username(9)).await.users[0].enabled);
+    let gc = r.group_counts.expect("groups were read");
+    // Admins, and user 9's department (refint dropped the deleted member).
+    assert_eq!((gc.seen, gc.updated, gc.added, gc.deleted), (7, 2, 0, 0), "{r:?}");
+    let ten = users(&port, &devdir::ldif::username(10)).await.users.remove(0);
+    assert!(ten.groups.iter().any(|g| g.starts_with("cn=Admins")), "{:?}", ten.groups);
     // The fresh cookie works: the next changed sync replays nothing.
     let next = run(&port, "big", SyncMode::Changed).await;
     assert_eq!((next.method.as_str(), next.counts.seen), ("syncrepl", 0), "{next:?}");
