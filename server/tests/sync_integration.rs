@@ -38,6 +38,16 @@ async fn users(port: &ServicePort, search: &str) -> app::model::UserList {
         .expect("users")
 }
 
+/// Adds generated user `n` to the group named `group` (member attribute).
+fn add_member(slapd: &devdir::Slapd, group: &str, n: usize) {
+    let ldif = format!(
+        "dn: {}\nchangetype: modify\nadd: member\nmember: {}\n",
+        devdir::ldif::group_dn(group),
+        devdir::ldif::user_dn(n)
+    );
+    slapd.modify(&ldif).expect("add member");
+}
+
 #[tokio::test]
 async fn full_sync_imports_updates_renames_and_removes_safely() {
     let e = env(200).await;
@@ -361,13 +371,7 @@ async fn groups_sync_in_every_membership_style_with_nesting() {
     assert_eq!(one.groups.len(), 3, "Sales, All Staff, Admins: {:?}", one.groups);
 
     // A membership change is picked up by a changed sync; unchanged groups are not rewritten.
-    e.slapd
-        .modify(&format!(
-            "dn: {}\nchangetype: modify\nadd: member\nmember: {}\n",
-            devdir::ldif::group_dn("Admins"),
-            devdir::ldif::user_dn(10)
-        ))
-        .expect("add member");
+    add_member(&e.slapd, "Admins", 10);
     let changed = run(&port, "g", SyncMode::Changed).await;
     let gc = changed.group_counts.expect("groups");
     assert_eq!((changed.method.as_str(), gc.updated, gc.added), ("syncrepl", 1, 0), "{changed:?}");
@@ -475,13 +479,7 @@ async fn a_replay_too_large_for_memory_becomes_a_complete_read() {
     store.save_sync_state("default", "big", &state).await.expect("saved");
     // The groups' own cookie is still good: their changes are read while the
     // users' replay goes, then read again completely once it is abandoned.
-    e.slapd
-        .modify(&format!(
-            "dn: {}\nchangetype: modify\nadd: member\nmember: {}\n",
-            devdir::ldif::group_dn("Admins"),
-            devdir::ldif::user_dn(10)
-        ))
-        .expect("add member");
+    add_member(&e.slapd, "Admins", 10);
 
     let r = run(&port, "big", SyncMode::Changed).await;
     assert_eq!((r.state.as_str(), r.method.as_str()), ("succeeded", "paged"), "{r:?}");
