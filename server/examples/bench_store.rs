@@ -12,8 +12,8 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open_file(&dir.path().join("b.db")).await.expect("store");
     let now = "2026-01-01T00:00:00Z";
-    if std::env::var("DROP_INDEXES").is_ok() {
-        for i in ["users_by_username", "users_by_repository_username"] {
+    if let Ok(list) = std::env::var("DROP_INDEXES") {
+        for i in list.split(',').filter(|i| !i.is_empty()) {
             sqlx::query(&format!("DROP INDEX {i}")).execute(store.pool()).await.expect("drop");
         }
     }

@@ -1,4 +1,5 @@
-//! RFC 4533 content synchronisation (refreshOnly) on top of ldap3.
+//! RFC 4533 content synchronisation (refreshOnly) on top of ldap3, and the
+//! other control a sync read parses (the paged results cookie).
 //!
 //! ldap3's control and syncInfo parsers panic on malformed input, so every
 //! parse goes through `guarded`: a broken server fails the run, it never
@@ -7,7 +8,8 @@
 use super::{describe_ldap_error, timeout_of};
 use app::model::Repository;
 use ldap3::controls::{
-    parse_syncinfo, Control, ControlParser, EntryState, RefreshMode, SyncDone, SyncInfo, SyncRequest, SyncState,
+    parse_syncinfo, Control, ControlParser, EntryState, PagedResults, RefreshMode, SyncDone, SyncInfo, SyncRequest,
+    SyncState,
 };
 use ldap3::{Ldap, ResultEntry, Scope};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -15,6 +17,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub const SYNC_REQUEST_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
 const SYNC_STATE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.2";
 const SYNC_DONE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.3";
+const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
 
 /// Matches no entry: used to learn the server's current cookie cheaply.
 const MATCH_NOTHING: &str = "(&(objectClass=*)(!(objectClass=*)))";
@@ -94,6 +97,13 @@ pub fn sync_done(controls: &[Control]) -> Result<(Option<Vec<u8>>, bool), String
     Ok(done.map(|d| (d.cookie, d.refresh_deletes)).unwrap_or((None, false)))
 }
 
+/// The cookie of a paged search's page (RFC 2696): None when the result
+/// has no paged results control, empty after the last page.
+pub fn paged_cookie(controls: &[Control]) -> Result<Option<Vec<u8>>, String> {
+    let paged: Option<PagedResults> = parse_control(controls, PAGED_RESULTS_OID, "paged results control")?;
+    Ok(paged.map(|p| p.cookie))
+}
+
 pub fn request(cookie: Option<Vec<u8>>) -> ldap3::controls::RawControl {
     let mut raw: ldap3::controls::RawControl =
         SyncRequest { mode: RefreshMode::RefreshOnly, cookie, reload_hint: false }.into();
@@ -149,5 +159,17 @@ mod tests {
         );
         assert!(sync_done(&[control]).is_err());
         assert_eq!(sync_done(&[]).ok(), Some((None, false)));
+    }
+
+    #[test]
+    fn reads_the_paged_results_cookie_and_rejects_a_malformed_one() {
+        let control = |val: Vec<u8>| {
+            Control(None, ldap3::controls::RawControl { ctype: PAGED_RESULTS_OID.into(), crit: false, val: Some(val) })
+        };
+        // SEQUENCE { INTEGER 0, OCTET STRING "ab" }
+        let page = control(vec![0x30, 0x07, 0x02, 0x01, 0x00, 0x04, 0x02, b'a', b'b']);
+        assert_eq!(paged_cookie(&[page]).ok(), Some(Some(b"ab".to_vec())));
+        assert_eq!(paged_cookie(&[]).ok(), Some(None));
+        assert!(paged_cookie(&[control(vec![0x30, 0x03, 0x02])]).is_err());
     }
 }

@@ -19,7 +19,6 @@ use app::model::{
     DeletionPolicyKind, GroupCounts, Repository, SyncChange, SyncCounts, SyncError, SyncMode, SyncRequest,
 };
 use fingerprint::Recognised;
-use ldap3::adapters::{Adapter, PagedResults};
 use ldap3::{Ldap, SearchStream};
 use plan::Method;
 use std::collections::HashSet;
@@ -175,14 +174,55 @@ impl SyncEngine {
 /// A directory read as a stream of items, paged or by content synchronisation.
 struct Reader {
     stream: SearchStream<'static, String, Vec<String>>,
+    /// A paged read: how to ask for the next page (None: a content sync).
+    pages: Option<Pages>,
+    /// The last page's result, once a paged read is complete.
+    done: Option<ldap3::LdapResult>,
 }
 
-type Adapters = Vec<Box<dyn Adapter<'static, String, Vec<String>>>>;
+/// A paged read, page by page (ldap3's PagedResults adapter asks for the
+/// same size every time; groups need pages that adapt to their size).
+struct Pages {
+    ldap: Ldap,
+    timeout: std::time::Duration,
+    base: String,
+    scope: ldap3::Scope,
+    filter: String,
+    attrs: Vec<String>,
+    sizer: plan::PageSizer,
+    /// Entries and attribute values in the page being read.
+    entries: usize,
+    values: usize,
+}
 
-/// What a reader searches for.
+impl Pages {
+    /// Asks for the page after `cookie` (empty: the first).
+    async fn request(&mut self, cookie: Vec<u8>) -> Result<SearchStream<'static, String, Vec<String>>, String> {
+        let size = i32::try_from(self.sizer.size()).unwrap_or(i32::MAX);
+        self.entries = 0;
+        self.values = 0;
+        self.ldap
+            .with_timeout(self.timeout)
+            .with_controls(ldap3::controls::PagedResults { size, cookie })
+            .streaming_search(&self.base, self.scope, &self.filter, self.attrs.clone())
+            .await
+            .map_err(|e| format!("search: {}", ldap::describe_ldap_error(&e)))
+    }
+
+    fn count(&mut self, entry: &ldap3::ResultEntry) {
+        self.entries += 1;
+        if self.sizer.adapts() {
+            if let Some(raw) = crate::ldap::entry::RawEntry::of(&entry.0) {
+                self.values += raw.attributes().flatten().map(|a| a.value_count()).sum::<usize>();
+            }
+        }
+    }
+}
+
+/// What to search for.
 struct Search {
-    /// Entries per LDAP page (and per batch).
-    page_size: usize,
+    /// How many entries each page (and batch) holds.
+    pages: plan::PageSizer,
     base: String,
     scope: ldap3::Scope,
     filter: String,
@@ -193,31 +233,65 @@ struct Search {
 
 impl Reader {
     async fn open(ldap: &mut Ldap, repo: &Repository, search: Search) -> Result<Reader, String> {
-        let page_size = search.page_size as i32;
-        // OpenLDAP silently truncates a content-sync search that is also paged:
-        // content sync reads without paging (its results are the changes only).
-        let adapters: Adapters = match search.cookie {
-            Some(_) => Vec::new(),
-            None => vec![Box::new(PagedResults::new(page_size))],
-        };
-        let mut ldap = ldap.with_timeout(ldap::timeout_of(repo));
+        let timeout = ldap::timeout_of(repo);
         if let Some(cookie) = search.cookie {
-            ldap = ldap.with_controls(content_sync::request(cookie));
+            // OpenLDAP silently truncates a content-sync search that is also
+            // paged: content sync reads without paging (its results are the
+            // changes only).
+            let stream = ldap
+                .with_timeout(timeout)
+                .with_controls(content_sync::request(cookie))
+                .streaming_search(&search.base, search.scope, &search.filter, search.attrs)
+                .await
+                .map_err(|e| format!("search: {}", ldap::describe_ldap_error(&e)))?;
+            return Ok(Reader { stream, pages: None, done: None });
         }
-        let stream = ldap
-            .streaming_search_with(adapters, &search.base, search.scope, &search.filter, search.attrs)
-            .await
-            .map_err(|e| format!("search: {}", ldap::describe_ldap_error(&e)))?;
-        Ok(Reader { stream })
+        let mut pages = Pages {
+            ldap: ldap.clone(),
+            timeout,
+            base: search.base,
+            scope: search.scope,
+            filter: search.filter,
+            attrs: search.attrs,
+            sizer: search.pages,
+            entries: 0,
+            values: 0,
+        };
+        let stream = pages.request(Vec::new()).await?;
+        Ok(Reader { stream, pages: Some(pages), done: None })
     }
 
     async fn next(&mut self) -> Result<Option<SyncItem>, String> {
-        match self.stream.next().await {
-            Ok(Some(raw)) => content_sync::classify_any(raw).map(Some),
-            Ok(None) => Ok(None),
-            Err(e) => {
-                let _ = self.stream.finish().await;
-                Err(format!("the directory stopped answering mid-run: {}", ldap::describe_ldap_error(&e)))
+        loop {
+            match self.stream.next().await {
+                Ok(Some(raw)) => {
+                    if let Some(pages) = &mut self.pages {
+                        pages.count(&raw);
+                    }
+                    return content_sync::classify_any(raw).map(Some);
+                }
+                Ok(None) => {
+                    let Some(pages) = &mut self.pages else { return Ok(None) };
+                    let result = self.stream.finish().await;
+                    let cookie = match content_sync::paged_cookie(&result.ctrls) {
+                        Ok(cookie) if result.rc == 0 => cookie,
+                        // finish() reports the failed search.
+                        _ => None,
+                    };
+                    let Some(cookie) = cookie.filter(|c| !c.is_empty()) else {
+                        self.done = Some(result);
+                        return Ok(None);
+                    };
+                    pages.sizer.page_read(pages.entries, pages.values);
+                    self.stream = pages.request(cookie).await?;
+                }
+                Err(e) => {
+                    let _ = self.stream.finish().await;
+                    return Err(format!(
+                        "the directory stopped answering mid-run: {}",
+                        ldap::describe_ldap_error(&e)
+                    ));
+                }
             }
         }
     }
@@ -239,26 +313,25 @@ impl Reader {
         limit: Option<u64>,
     ) -> tokio::sync::mpsc::Receiver<Read> {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let tx = Handover { tx, in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_VALUES_IN_FLIGHT)) };
         let read = async move {
             let mut conn = match ldap::connect(&repo).await {
                 Ok(c) => c,
                 Err((f, _)) => {
-                    let _ = tx.send(Read::End(Err(format!("connect: {}", f.into_message())))).await;
+                    tx.end(Err(format!("connect: {}", f.into_message()))).await;
                     return;
                 }
             };
             if let Err(m) = ldap::bind(&mut conn.ldap, &repo, &secrets).await {
-                let _ = tx.send(Read::End(Err(format!("bind: {m}")))).await;
+                tx.end(Err(format!("bind: {m}"))).await;
                 return;
             }
             // A content sync is one stream, not pages: smaller batches let the
             // writer start on the first changes while the rest arrive.
-            let batch = if search.cookie.is_some() { search.page_size.min(CHANGES_BATCH) } else { search.page_size };
+            let batch = if search.cookie.is_some() { search.pages.max().min(CHANGES_BATCH) } else { search.pages.max() };
             match Reader::open(&mut conn.ldap, &repo, search).await {
                 Ok(reader) => reader.read(batch, decode, limit, tx).await,
-                Err(m) => {
-                    let _ = tx.send(Read::End(Err(m))).await;
-                }
+                Err(m) => tx.end(Err(m)).await,
             }
             let _ = conn.ldap.unbind().await;
         };
@@ -278,7 +351,7 @@ impl Reader {
         rx
     }
 
-    async fn read(mut self, batch: usize, mut decode: Decode, limit: Option<u64>, tx: tokio::sync::mpsc::Sender<Read>) {
+    async fn read(mut self, batch: usize, mut decode: Decode, limit: Option<u64>, tx: Handover) {
         let mut items = Vec::with_capacity(batch);
         let mut weight = 0usize;
         let mut changed = 0u64;
@@ -290,8 +363,9 @@ impl Reader {
                     let ldap = self.stream.ldap_handle();
                     let id = ldap.last_id();
                     let _ = ldap.abandon(id).await;
-                    let _ = tx.send(Read::Items(items)).await;
-                    let _ = tx.send(Read::TooMany).await;
+                    if tx.items(items, weight).await {
+                        let _ = tx.tx.send(Read::TooMany).await;
+                    }
                     return;
                 }
                 Ok(Some(SyncItem::Changed(raw))) => {
@@ -300,8 +374,9 @@ impl Reader {
                         Decode::Users(users) => match users.read(raw.0) {
                             Ok(item) => item,
                             Err(m) => {
-                                let _ = tx.send(Read::Items(items)).await;
-                                let _ = tx.send(Read::End(Err(m))).await;
+                                if tx.items(items, weight).await {
+                                    tx.end(Err(m)).await;
+                                }
                                 return;
                             }
                         },
@@ -315,8 +390,9 @@ impl Reader {
                 Err(m) => {
                     // The writer gets what was read, then the failure: the
                     // run fails and removes nobody.
-                    let _ = tx.send(Read::Items(items)).await;
-                    let _ = tx.send(Read::End(Err(m))).await;
+                    if tx.items(items, weight).await {
+                        tx.end(Err(m)).await;
+                    }
                     return;
                 }
             };
@@ -325,24 +401,23 @@ impl Reader {
             weight += item.weight();
             items.push(item);
             let full = items.len() >= batch || weight >= MAX_BATCH_VALUES;
-            if full {
-                weight = 0;
-            }
-            if full && tx.send(Read::Items(std::mem::take(&mut items))).await.is_err() {
+            if full && !tx.items(std::mem::take(&mut items), std::mem::take(&mut weight)).await {
                 // The writer gave up (store error): stop reading.
                 return;
             }
         }
-        if !items.is_empty() && tx.send(Read::Items(items)).await.is_err() {
+        if !tx.items(items, weight).await {
             return;
         }
-        let end = self.finish().await;
-        let _ = tx.send(Read::End(end)).await;
+        tx.end(self.finish().await).await;
     }
 
     /// Ends the read: the Sync Done cookie and refreshDeletes flag, if any.
     async fn finish(mut self) -> Result<(Option<Vec<u8>>, bool), String> {
-        let result = self.stream.finish().await;
+        let result = match self.done.take() {
+            Some(result) => result,
+            None => self.stream.finish().await,
+        };
         if result.rc != 0 {
             return Err(format!(
                 "the search did not complete: {}",
@@ -353,11 +428,10 @@ impl Reader {
     }
 }
 
-/// Groups per LDAP page at most. ldap3 decodes a whole page as it arrives,
-/// however slowly it is consumed, and one group can have hundreds of
-/// thousands of members: small pages keep few of them in memory at once,
-/// for a round trip per few groups.
-const GROUP_PAGE_SIZE: usize = 4;
+/// Groups per LDAP page at most. Group pages adapt to the groups' sizes
+/// (see [`plan::PageSizer`]); this bounds how many huge groups one page can
+/// hold when they follow small ones.
+const GROUP_PAGE_MAX: usize = 32;
 
 /// Entries per LDAP page and per write batch.
 fn page_size(repo: &Repository) -> usize {
@@ -372,9 +446,37 @@ fn store_error(e: crate::store::StoreError) -> String {
     format!("store: {e}")
 }
 
+/// The reader's end of the channel to the writer.
+struct Handover {
+    tx: tokio::sync::mpsc::Sender<Read>,
+    /// Attribute values handed over and not yet written (see
+    /// [`MAX_VALUES_IN_FLIGHT`]).
+    in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl Handover {
+    /// Hands a batch of `weight` attribute values over, once the values in
+    /// flight leave room for it; false when the writer is gone.
+    async fn items(&self, items: Vec<Item>, weight: usize) -> bool {
+        if items.is_empty() {
+            return !self.tx.is_closed();
+        }
+        let permits = u32::try_from(weight.min(MAX_VALUES_IN_FLIGHT)).unwrap_or(u32::MAX);
+        // The semaphore is never closed: acquiring only waits.
+        let held = self.in_flight.clone().acquire_many_owned(permits).await.ok();
+        self.tx.send(Read::Items(items, held)).await.is_ok()
+    }
+
+    async fn end(&self, end: Result<(Option<Vec<u8>>, bool), String>) {
+        let _ = self.tx.send(Read::End(end)).await;
+    }
+}
+
 /// What the reader task hands the writer.
 enum Read {
-    Items(Vec<Item>),
+    /// Items, with their share of the values in flight: the writer drops it
+    /// once they are written.
+    Items(Vec<Item>, Option<tokio::sync::OwnedSemaphorePermit>),
     /// A content sync replayed more changed entries than the limit: the
     /// search was abandoned (see [`replay_limit`]).
     TooMany,
@@ -400,9 +502,15 @@ enum Item {
 /// Entries per batch of a content sync.
 const CHANGES_BATCH: usize = 200;
 
-/// Attribute values in flight per batch at most (with the channel's two
-/// batches ahead, this bounds the reader's memory however large groups get).
+/// Attribute values per batch at most: big entries (a group with 200,000
+/// members) go in batches of their own.
 const MAX_BATCH_VALUES: usize = 50_000;
+
+/// Attribute values handed to the writer and not yet written, at most (a
+/// bigger batch takes all of it): with the channel's two batches, this bounds
+/// the memory between reader and writer however large groups get; a huge
+/// group is mapped while the one before it is written, never queued behind it.
+const MAX_VALUES_IN_FLIGHT: usize = 2 * MAX_BATCH_VALUES;
 
 impl Item {
     /// Roughly how much memory the item holds, in attribute values.
@@ -780,7 +888,7 @@ impl<'a> Run<'a> {
         let repo = self.repo;
         let content_sync = cookie.is_some();
         let search = Search {
-            page_size: page_size(repo),
+            pages: plan::PageSizer::fixed(page_size(repo)),
             base: repo.users.effective_users_dn().to_string(),
             scope: ldap::scope_of(repo),
             filter: filter.to_string(),
@@ -812,8 +920,8 @@ impl<'a> Run<'a> {
                 break Err("the directory reader stopped unexpectedly".to_string());
             };
             self.timings.read += waited.elapsed();
-            let items = match read {
-                Read::Items(items) => items,
+            let (items, written) = match read {
+                Read::Items(items, held) => (items, held),
                 Read::End(end) => break end,
                 Read::TooMany => {
                     // What was replayed is written; the caller reads everything.
@@ -847,6 +955,7 @@ impl<'a> Run<'a> {
                 }
             }
             self.flush().await.map_err(nobody)?;
+            drop(written);
         };
         let (new_cookie, refresh_deletes) = end.map_err(nobody)?;
         blocking(|| self.db.commit()).map_err(|e| nobody(store_error(e)))?;
@@ -961,7 +1070,7 @@ impl<'a> Run<'a> {
     ) -> Result<tokio::sync::mpsc::Receiver<Read>, crate::store::StoreError> {
         let repo = self.repo;
         let search = Search {
-            page_size: page_size(repo).min(GROUP_PAGE_SIZE),
+            pages: plan::PageSizer::by_values(page_size(repo).min(GROUP_PAGE_MAX), MAX_BATCH_VALUES),
             base: repo.groups.groups_dn.clone().unwrap_or_default(),
             scope: ldap3::Scope::Subtree,
             filter: crate::filter::user_filter(&repo.groups.object_classes, &[], None),
@@ -989,10 +1098,10 @@ impl<'a> Run<'a> {
             let waited = std::time::Instant::now();
             let read = rx.recv().await;
             self.timings.groups_read += waited.elapsed();
-            let items = match read {
+            let (items, written) = match read {
                 None | Some(Read::TooMany) => break Err("the directory reader stopped unexpectedly".to_string()),
                 Some(Read::End(end)) => break end,
-                Some(Read::Items(items)) => items,
+                Some(Read::Items(items, held)) => (items, held),
             };
             for item in items {
                 match item {
@@ -1018,6 +1127,7 @@ impl<'a> Run<'a> {
                 }
             }
             self.write_groups(&mut batch, &mut counts).await?;
+            drop(written);
         };
         let (new_cookie, refresh_deletes) = end?;
         blocking(|| self.db.commit()).map_err(store_error)?;
