@@ -115,7 +115,29 @@ pub fn group_dn(name: &str) -> String {
 /// The whole directory for `users` people and `extra_groups` additional groups
 /// (benchmarks use many groups).
 pub fn generate(users: usize, extra_groups: usize) -> String {
-    let mut out = String::with_capacity(users * 600 + 4096);
+    let mut out = Vec::with_capacity(users * 600 + 4096);
+    // Writing to a Vec cannot fail, and every piece written is text.
+    let _ = write_to(&mut out, users, extra_groups);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Written out in pieces of about this many bytes.
+const PIECE: usize = 1 << 20;
+
+/// Writes the piece built so far once it is big enough (or `last`).
+fn hand_over(out: &mut String, sink: &mut impl std::io::Write, last: bool) -> std::io::Result<()> {
+    if last || out.len() >= PIECE {
+        sink.write_all(out.as_bytes())?;
+        out.clear();
+    }
+    Ok(())
+}
+
+/// [`generate`] into `sink`, a piece at a time: a million users' LDIF
+/// (~600 MB) is never held in memory, so a benchmark's process measures
+/// dirbridge's memory rather than the fixture's.
+pub fn write_to(sink: &mut impl std::io::Write, users: usize, extra_groups: usize) -> std::io::Result<()> {
+    let mut out = String::with_capacity(PIECE + 4096);
     let _ = write!(out, "dn: {BASE_DN}\nobjectClass: top\nobjectClass: dcObject\nobjectClass: organization\no: Example Org\ndc: example\n\n");
     for ou in ["People", "Groups", "Service Accounts"] {
         let _ = write!(out, "dn: ou={ou},{BASE_DN}\nobjectClass: organizationalUnit\nou: {ou}\n\n");
@@ -153,6 +175,7 @@ pub fn generate(users: usize, extra_groups: usize) -> String {
             attr(&mut out, "memberOf", &group_dn("Admins"));
         }
         out.push('\n');
+        hand_over(&mut out, sink, false)?;
     }
     // The locked account: present in LDAP, disabled for sign-in.
     let _ = write!(
@@ -169,6 +192,7 @@ pub fn generate(users: usize, extra_groups: usize) -> String {
         for i in (gi..users).step_by(DEPARTMENTS.len()) {
             let _ = writeln!(out, "member: {}", user_dn(i));
             any = true;
+            hand_over(&mut out, sink, false)?;
         }
         if !any {
             let _ = writeln!(out, "member: cn=dirbridge,ou=Service Accounts,{BASE_DN}");
@@ -222,8 +246,9 @@ pub fn generate(users: usize, extra_groups: usize) -> String {
             let _ = writeln!(out, "member: cn=dirbridge,ou=Service Accounts,{BASE_DN}");
         }
         out.push('\n');
+        hand_over(&mut out, sink, false)?;
     }
-    out
+    hand_over(&mut out, sink, true)
 }
 
 #[cfg(test)]
@@ -243,6 +268,31 @@ mod tests {
         assert!(!ldif.contains("Jürgen"), "UTF-8 must be base64 in LDIF");
         assert!(ldif.contains("givenName:: SsO8cmdlbg=="));
         assert_eq!(ldif.matches("\ndn: uid=").count() + usize::from(ldif.starts_with("dn: uid=")), 41);
+    }
+
+    #[test]
+    fn a_large_directory_is_written_in_bounded_pieces() {
+        /// Records the size of every write.
+        struct Pieces(Vec<usize>, Vec<u8>);
+        impl std::io::Write for Pieces {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.push(buf.len());
+                self.1.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut sink = Pieces(Vec::new(), Vec::new());
+        write_to(&mut sink, 5_000, 3).expect("write");
+        assert!(sink.0.len() > 2, "{:?}", sink.0);
+        assert!(sink.0.iter().all(|&n| n < PIECE + 4096), "{:?}", sink.0);
+        let text = String::from_utf8(sink.1).expect("utf-8");
+        // The people and the locked account.
+        assert_eq!(text.matches("\ndn: uid=").count(), 5_000 + 1);
+        assert_eq!(text.matches("\ndn: cn=team-").count(), 3);
+        assert!(text.ends_with("\n\n"));
     }
 
     #[test]

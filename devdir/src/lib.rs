@@ -187,8 +187,12 @@ impl Slapd {
         make_certificates(dir)?;
         std::fs::write(dir.join("slapd.conf"), slapd_conf(dir, options.users, options.content_sync))
             .map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("data.ldif"), ldif::generate(options.users, options.extra_groups))
-            .map_err(|e| e.to_string())?;
+        let write_ldif = || -> std::io::Result<()> {
+            let mut file = std::io::BufWriter::new(std::fs::File::create(dir.join("data.ldif"))?);
+            ldif::write_to(&mut file, options.users, options.extra_groups)?;
+            std::io::Write::flush(&mut file)
+        };
+        write_ldif().map_err(|e| format!("writing the directory's LDIF: {e}"))?;
         run(Command::new("slapadd")
             .args(["-q", "-w", "-f"])
             .arg(dir.join("slapd.conf"))

@@ -2,32 +2,92 @@
 //! measures in the same run the raw baseline (a paged `ldapsearch` dump of the
 //! same entries and attributes to /dev/null), a full sync into an empty store,
 //! a full re-sync with nothing changed, and a sync after changing 1% of the
-//! users; prints `key: value` lines. Run: scripts/bench-sync.sh [--users N].
+//! users; prints `key: value` lines. Run: scripts/bench-sync.sh [--users N]
+//! [--live-heap].
 
 use app::model::{SyncMode, SyncRequest, SyncRun, Vendor};
 use app::port::Backend;
 use devdir::{Options, Slapd};
 use dirbridge::service::ServicePort;
+use std::alloc::{GlobalAlloc, Layout};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
-// The same allocator as the dirbridge binary.
+// The same allocator as the dirbridge binary; with `--live-heap` it also
+// counts the bytes allocated and not yet freed (what the process holds, as
+// opposed to what the allocator keeps resident), at a small cost per call.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+// Signed: blocks allocated before counting began may be freed after.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK_LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is passed on to mimalloc unchanged; the counters only
+// observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        counted_alloc(layout.size());
+        // SAFETY: the caller's contract, passed on.
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        counted_alloc(layout.size());
+        // SAFETY: the caller's contract, passed on.
+        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+            counted_alloc(new_size);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+fn counted_alloc(size: usize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        let size = size as isize;
+        let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
+        PEAK_LIVE.fetch_max(live, Ordering::Relaxed);
+    }
+}
+
+/// Peak live heap since the last reset, in MB (None unless `--live-heap`).
+fn peak_live_mb() -> Option<f64> {
+    COUNTING.load(Ordering::Relaxed).then(|| PEAK_LIVE.load(Ordering::Relaxed).max(0) as f64 / 1_048_576.0)
+}
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Peak resident set of this process since the last reset, in MB.
-fn peak_rss_mb() -> f64 {
+/// A memory figure of this process from /proc/self/status, in MB.
+fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(|l| l.to_string()))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// Peak resident set of this process since the last reset, in MB.
+fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
 }
 
 /// CPU seconds (user + system) a process has used, from /proc/<pid>/stat.
@@ -92,6 +152,18 @@ impl CpuMeter {
 
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+    PEAK_LIVE.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+/// Prints the live heap's peak of a phase, when counted, and SQLite's own
+/// (its allocations do not go through the global allocator); resets the latter.
+fn report_live(phase: &str) {
+    if let Some(mb) = peak_live_mb() {
+        println!("peak_live_heap_{phase}_mb: {mb:.1}");
+        // SAFETY: reads (and resets) SQLite's memory statistics.
+        let sqlite = unsafe { rusqlite::ffi::sqlite3_memory_highwater(1) };
+        println!("peak_sqlite_heap_{phase}_mb: {:.1}", sqlite as f64 / 1_048_576.0);
+    }
 }
 
 async fn run_sync(port: &ServicePort, mode: SyncMode) -> (f64, SyncRun) {
@@ -114,6 +186,12 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn,dirbridge::sync=info"))
         .with_writer(std::io::stderr)
         .init();
+    // As the dirbridge binary does.
+    dirbridge::allocator::disable_transparent_huge_pages();
+    if std::env::args().any(|a| a == "--live-heap") {
+        // Counted from here: what was allocated before is not in the figure.
+        COUNTING.store(true, Ordering::Relaxed);
+    }
     let users = arg("--users", 100_000);
     let groups = arg("--groups", 1_000);
     let started = Instant::now();
@@ -174,11 +252,15 @@ async fn main() {
     repo.groups.groups_dn = Some(groups_dn.clone());
     port.create_repository("default", repo).await.expect("repository");
 
+    // What the process holds before any sync (the service, the runtime and
+    // this harness): part of every peak below.
+    println!("rss_before_sync_mb: {:.1}", status_mb("VmRSS:"));
     reset_peak_rss();
     let meter = CpuMeter::start(&slapd_pid);
     let (full, run) = run_sync(&port, SyncMode::Full).await;
     meter.report("full");
     let rss_full = peak_rss_mb();
+    report_live("full");
     println!("full_sync_s: {full:.3}");
     println!("full_sync_added: {}", run.counts.added);
     println!("full_vs_dump_ratio: {:.2}", full / baseline);
@@ -194,6 +276,7 @@ async fn main() {
     let (second, run) = run_sync(&port, SyncMode::Full).await;
     assert_eq!(run.counts.unchanged, run.counts.seen);
     let rss_resync = peak_rss_mb();
+    report_live("resync");
     let resync = first.min(second);
     println!("resync_runs_s: {first:.3} {second:.3}");
     println!("resync_s: {resync:.3}");
@@ -211,6 +294,7 @@ async fn main() {
     reset_peak_rss();
     let (changed, run) = run_sync(&port, SyncMode::Changed).await;
     let rss_change = peak_rss_mb();
+    report_live("changed");
     println!("changed_sync_method: {}", run.method);
     println!("changed_users: {}", run.counts.updated);
     println!("changed_sync_s: {changed:.3}");

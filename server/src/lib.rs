@@ -1,6 +1,7 @@
 //! dirbridge server: LDAP user federation behind a Leptos console and a REST API.
 #![deny(clippy::unwrap_used)]
 
+pub mod allocator;
 pub mod auth;
 pub mod config;
 pub mod cron;

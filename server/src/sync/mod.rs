@@ -287,10 +287,7 @@ impl Reader {
                 }
                 Err(e) => {
                     let _ = self.stream.finish().await;
-                    return Err(format!(
-                        "the directory stopped answering mid-run: {}",
-                        ldap::describe_ldap_error(&e)
-                    ));
+                    return Err(format!("the directory stopped answering mid-run: {}", ldap::describe_ldap_error(&e)));
                 }
             }
         }
@@ -328,7 +325,8 @@ impl Reader {
             }
             // A content sync is one stream, not pages: smaller batches let the
             // writer start on the first changes while the rest arrive.
-            let batch = if search.cookie.is_some() { search.pages.max().min(CHANGES_BATCH) } else { search.pages.max() };
+            let batch =
+                if search.cookie.is_some() { search.pages.max().min(CHANGES_BATCH) } else { search.pages.max() };
             match Reader::open(&mut conn.ldap, &repo, search).await {
                 Ok(reader) => reader.read(batch, decode, limit, tx).await,
                 Err(m) => tx.end(Err(m)).await,
