@@ -202,10 +202,21 @@ async fn main() {
 
     let people = format!("ou=People,{}", devdir::ldif::BASE_DN);
     let groups_dn = format!("ou=Groups,{}", devdir::ldif::BASE_DN);
+    let mut repo = app::presets::new_repository(Vendor::OpenLdap);
+    repo.id = "bench".into();
+    repo.name = "bench".into();
+    repo.connection.servers = vec![slapd.ldap_url()];
+    repo.connection.bind_dn = Some(devdir::ADMIN_DN.into());
+    repo.connection.bind_password = Some(Some(devdir::ADMIN_PASSWORD.into()));
+    repo.users.base_dn = devdir::ldif::BASE_DN.into();
+    repo.users.users_dn = Some(people.clone());
+    repo.groups.groups_dn = Some(groups_dn.clone());
     // The same entries and attributes a full sync reads: users, then groups.
+    let user_attrs = dirbridge::ldap::user_attributes(&repo);
+    let group_attrs = dirbridge::mapping::group_attributes(&repo);
     let dump = || {
         let t = Instant::now();
-        let search = |base: &str, filter: &str, attrs: &[&str]| {
+        let search = |base: &str, filter: &str, attrs: &[String]| {
             let status = Command::new("ldapsearch")
                 .args(["-x", "-LLL", "-H", &slapd.ldap_url(), "-D", devdir::ADMIN_DN, "-w", devdir::ADMIN_PASSWORD])
                 .args(["-b", base, "-E", "pr=1000/noprompt", filter])
@@ -215,12 +226,8 @@ async fn main() {
                 .expect("ldapsearch");
             assert!(status.success());
         };
-        search(
-            &people,
-            "(&(objectClass=inetOrgPerson)(objectClass=organizationalPerson))",
-            &["*", "entryUUID", "pwdAccountLockedTime", "memberOf"],
-        );
-        search(&groups_dn, "(objectClass=groupOfNames)", &["cn", "member", "entryUUID"]);
+        search(&people, "(&(objectClass=inetOrgPerson)(objectClass=organizationalPerson))", &user_attrs);
+        search(&groups_dn, "(objectClass=groupOfNames)", &group_attrs);
         t.elapsed().as_secs_f64()
     };
     // Warm slapd's caches, then take the best of three dumps as the baseline.
@@ -241,15 +248,6 @@ async fn main() {
     };
     let service = dirbridge::open(&config).await.expect("service");
     let port = ServicePort(service);
-    let mut repo = app::presets::new_repository(Vendor::OpenLdap);
-    repo.id = "bench".into();
-    repo.name = "bench".into();
-    repo.connection.servers = vec![slapd.ldap_url()];
-    repo.connection.bind_dn = Some(devdir::ADMIN_DN.into());
-    repo.connection.bind_password = Some(Some(devdir::ADMIN_PASSWORD.into()));
-    repo.users.base_dn = devdir::ldif::BASE_DN.into();
-    repo.users.users_dn = Some(people.clone());
-    repo.groups.groups_dn = Some(groups_dn.clone());
     port.create_repository("default", repo).await.expect("repository");
 
     // What the process holds before any sync (the service, the runtime and

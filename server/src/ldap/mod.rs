@@ -223,13 +223,20 @@ pub(crate) fn scope_of(repo: &Repository) -> Scope {
     }
 }
 
-/// Attributes to request for users: everything plus the operational ones
-/// mapping needs (entryUUID etc. are not returned by "*").
-pub(crate) fn user_attributes(repo: &Repository) -> Vec<String> {
-    let mut attrs = vec!["*".to_string(), repo.users.uuid_attribute.clone()];
-    attrs.extend(repo.users.account_status_attribute.clone());
+/// Attributes to request for users: exactly those mapping reads (the UUID,
+/// username, mapped, account status and membership attributes). Not "*": a
+/// sync would transfer and decode every attribute of every entry (about
+/// twice the values with the presets), password hashes included, and an
+/// attribute nobody maps would change entries' fingerprints.
+pub fn user_attributes(repo: &Repository) -> Vec<String> {
+    let users = &repo.users;
+    let mut attrs = vec![users.uuid_attribute.clone(), users.username_attribute.clone()];
+    attrs.extend(users.attribute_mappings.iter().map(|m| m.ldap_attribute.clone()));
+    attrs.extend(users.account_status_attribute.clone());
     attrs.extend(repo.groups.membership_attribute.clone());
     attrs.retain(|a| !a.trim().is_empty());
+    let mut seen = std::collections::HashSet::new();
+    attrs.retain(|a| seen.insert(a.to_ascii_lowercase()));
     attrs
 }
 
@@ -497,4 +504,25 @@ pub async fn read_user(repo: &Repository, secrets: &Secrets, dn: &str, uuid: &st
     let found = search_users(&mut conn.ldap, repo, Some(clause), 2, user_attributes(repo)).await?;
     let _ = conn.ldap.unbind().await;
     Ok(found.into_iter().find(wanted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_read_with_the_attributes_mapping_needs_and_no_others() {
+        let mut repo = app::presets::new_repository(app::model::Vendor::OpenLdap);
+        repo.users.attribute_mappings.push(app::model::AttributeMapping::new("attributes.dept", "departmentNumber"));
+        // The same attribute twice (in another case) is asked for once.
+        repo.users.attribute_mappings.push(app::model::AttributeMapping::new("attributes.mail2", "MAIL"));
+        let attrs = user_attributes(&repo);
+        for wanted in
+            ["entryUUID", "uid", "mail", "givenName", "sn", "departmentNumber", "pwdAccountLockedTime", "memberOf"]
+        {
+            assert!(attrs.iter().any(|a| a == wanted), "{wanted} missing from {attrs:?}");
+        }
+        assert!(!attrs.iter().any(|a| a == "*" || a.eq_ignore_ascii_case("userPassword")), "{attrs:?}");
+        assert_eq!(attrs.iter().filter(|a| a.eq_ignore_ascii_case("mail")).count(), 1, "{attrs:?}");
+    }
 }
