@@ -273,11 +273,11 @@ impl Reader {
                 Ok(None) => {
                     let Some(pages) = &mut self.pages else { return Ok(None) };
                     let result = self.stream.finish().await;
-                    let cookie = match content_sync::paged_cookie(&result.ctrls) {
-                        Ok(cookie) if result.rc == 0 => cookie,
-                        // finish() reports the failed search.
-                        _ => None,
-                    };
+                    // A page that failed ends the read; finish() reports it.
+                    // A malformed cookie is an error, never the end of the
+                    // read: a read taken for complete removes unseen users.
+                    let cookie = if result.rc == 0 { content_sync::paged_cookie(&result.ctrls)? } else { None };
+                    // No control: the server ignored paging and sent everything.
                     let Some(cookie) = cookie.filter(|c| !c.is_empty()) else {
                         self.done = Some(result);
                         return Ok(None);
