@@ -12,7 +12,8 @@ log() { printf '[install] %s\n' "$*" >&2; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # --- Debian packages ---------------------------------------------------------
-apt_pkgs=(slapd ldap-utils chromium openssl ca-certificates curl)
+# samba-ad-dc + samba-ad-provision: the Samba AD DC of the Active Directory tests.
+apt_pkgs=(slapd ldap-utils chromium openssl ca-certificates curl samba-ad-dc samba-ad-provision)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,8 +25,9 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # The package may still start a default instance; we never use it.
-  (service slapd stop >/dev/null 2>&1 || true)
+  # The packages may still start default instances; we never use them (the
+  # tests run private ones, and Samba's LDAP port must stay free).
+  for s in slapd samba-ad-dc smbd nmbd winbind; do (service "$s" stop >/dev/null 2>&1 || true); done
 else
   log "apt: all present"
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and integration tests against a
-# real slapd, and Playwright end-to-end tests in Debian's Chromium.
+# real slapd and Samba AD DC, and Playwright end-to-end tests in Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -16,7 +16,7 @@ cargo clippy -p server -p devdir --all-targets -- -D warnings
 cargo clippy -p app --features ssr --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
-step "unit and integration tests (each integration test starts its own slapd)"
+step "unit and integration tests (each starts its own slapd; the Active Directory one a Samba AD DC)"
 RUSTFLAGS="$DIRBRIDGE_DEBUG_RUSTFLAGS" cargo test -p app --features ssr
 RUSTFLAGS="$DIRBRIDGE_DEBUG_RUSTFLAGS" cargo test -p devdir -p server
 

@@ -5,6 +5,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod ldif;
+pub mod samba;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,6 +46,27 @@ fn run(cmd: &mut Command) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
+/// Runs ldapmodify against `url`, bound as `bind_dn`, with the given LDIF.
+fn ldap_modify(url: &str, bind_dn: &str, password: &str, ldif: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new("ldapmodify")
+        .args(["-x", "-H", url, "-D", bind_dn, "-w", password])
+        .stdin(std::process::Stdio::piped())
+        // Not read: a large LDIF would fill the pipe with "modifying entry"
+        // lines and block ldapmodify while we are still writing its input.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    child.stdin.take().ok_or("no stdin")?.write_all(ldif.as_bytes()).map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
 
@@ -272,23 +294,7 @@ impl Slapd {
 
     /// Runs ldapmodify as the admin with the given LDIF.
     pub fn modify(&self, ldif: &str) -> Result<(), String> {
-        use std::io::Write;
-        let mut child = Command::new("ldapmodify")
-            .args(["-x", "-H", &self.ldap_url(), "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
-            .stdin(std::process::Stdio::piped())
-            // Not read: a large LDIF would fill the pipe with "modifying entry"
-            // lines and block ldapmodify while we are still writing its input.
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        child.stdin.take().ok_or("no stdin")?.write_all(ldif.as_bytes()).map_err(|e| e.to_string())?;
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        ldap_modify(&self.ldap_url(), ADMIN_DN, ADMIN_PASSWORD, ldif)
     }
 
     /// Connection facts as JSON (for scripts and Playwright).

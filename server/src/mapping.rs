@@ -2,7 +2,7 @@
 //! tested on fixtures without a server.
 
 use crate::store::groups::PreparedGroup;
-use app::model::{MappingType, MemberAttribute, Repository, User};
+use app::model::{MappingType, MemberAttribute, Repository, User, Vendor};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 
@@ -330,7 +330,15 @@ pub fn map_group(repo: &Repository, entry: &Entry) -> Result<PreparedGroup, Mapp
 pub fn group_attributes(repo: &Repository) -> Vec<String> {
     let g = &repo.groups;
     let name = if g.name_attribute.trim().is_empty() { "cn".to_string() } else { g.name_attribute.clone() };
-    vec![name, g.member_attribute.as_str().to_string(), repo.users.uuid_attribute.clone()]
+    let member = g.member_attribute.as_str();
+    // Active Directory windows big groups' members by itself; asking for the
+    // first window explicitly makes every AD-like server (Samba too) answer
+    // alike. Other servers would not recognise the option.
+    let member = match repo.vendor {
+        Vendor::ActiveDirectory => crate::ldap::range::request(member, 0),
+        _ => member.to_string(),
+    };
+    vec![name, member, repo.users.uuid_attribute.clone()]
 }
 
 #[cfg(test)]
@@ -538,5 +546,12 @@ mod tests {
         assert_eq!(non_utf8_attributes(&r, &e), vec!["description"]);
         let u = map_user(&r, &e, None).expect("maps");
         assert_eq!(u.attributes.get("legacyName"), Some(&vec!["//5B".to_string()]));
+    }
+
+    #[test]
+    fn active_directory_groups_ask_for_the_first_window_of_members() {
+        assert_eq!(group_attributes(&repo()), vec!["cn", "member", "entryUUID"]);
+        let ad = new_repository(Vendor::ActiveDirectory);
+        assert_eq!(group_attributes(&ad), vec!["cn", "member;range=0-1499", "objectGUID"]);
     }
 }

@@ -6,36 +6,13 @@ mod common;
 use app::error::AppError;
 use app::model::{SyncMode, SyncRequest, SyncRun};
 use app::port::{Backend, UserQuery};
-use common::{env, repository};
+use common::{env, repository, run, users, wait};
 use dirbridge::service::ServicePort;
 use std::time::{Duration, Instant};
-
-async fn wait(port: &ServicePort, repo: &str, run: &str) -> SyncRun {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let r = port.sync_run("default", repo, run).await.expect("run exists");
-        if r.state != "running" {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "run {run} did not finish: {r:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 async fn sync(port: &ServicePort, repo: &str, force: bool) -> SyncRun {
     let run = port.start_sync("default", repo, SyncRequest { mode: SyncMode::Full, force }).await.expect("starts");
     wait(port, repo, &run).await
-}
-
-async fn run(port: &ServicePort, repo: &str, mode: SyncMode) -> SyncRun {
-    let run = port.start_sync("default", repo, SyncRequest { mode, force: false }).await.expect("starts");
-    wait(port, repo, &run).await
-}
-
-async fn users(port: &ServicePort, search: &str) -> app::model::UserList {
-    port.list_users("default", UserQuery { search: Some(search.into()), page_size: Some(1000), ..Default::default() })
-        .await
-        .expect("users")
 }
 
 /// Adds generated user `n` to the group named `group` (member attribute).

@@ -3,6 +3,7 @@
 
 pub mod content_sync;
 pub mod entry;
+pub mod range;
 pub mod rootdse;
 pub mod tls;
 
@@ -260,13 +261,22 @@ async fn search_users(
     if res.rc != 0 && res.rc != 4 {
         return Err(describe_ldap_error(&LdapError::LdapResult { result: res }));
     }
-    Ok(entries
-        .into_iter()
-        .map(|e| {
-            let s = SearchEntry::construct(e);
-            Entry::new(s.dn, s.attrs, s.bin_attrs)
-        })
-        .collect())
+    decode_entries(ldap, repo, entries).await
+}
+
+/// Decodes search result entries, with the rest of their windowed
+/// attributes read (see [`range`]); references are skipped.
+async fn decode_entries(
+    ldap: &mut Ldap,
+    repo: &Repository,
+    entries: Vec<ldap3::ResultEntry>,
+) -> Result<Vec<Entry>, String> {
+    let mut decoded = Vec::with_capacity(entries.len());
+    for mut e in entries.into_iter().filter(|e| !e.is_ref() && !e.is_intermediate()) {
+        range::complete(ldap, timeout_of(repo), &mut e.0).await?;
+        decoded.push(entry::into_entry(e.0)?);
+    }
+    Ok(decoded)
 }
 
 async fn dn_exists(ldap: &mut Ldap, repo: &Repository, dn: &str) -> Result<(), String> {
@@ -488,11 +498,7 @@ pub async fn read_user(repo: &Repository, secrets: &Secrets, dn: &str, uuid: &st
     let at_dn = conn.ldap.with_timeout(timeout_of(repo)).search(dn, Scope::Base, &filter, user_attributes(repo)).await;
     if let Ok(ldap3::SearchResult(entries, res)) = at_dn {
         if res.rc == 0 {
-            let found = entries
-                .into_iter()
-                .map(SearchEntry::construct)
-                .map(|s| Entry::new(s.dn, s.attrs, s.bin_attrs))
-                .find(wanted);
+            let found = decode_entries(&mut conn.ldap, repo, entries).await?.into_iter().find(wanted);
             if found.is_some() {
                 return Ok(found);
             }

@@ -178,6 +178,9 @@ struct Reader {
     pages: Option<Pages>,
     /// The last page's result, once a paged read is complete.
     done: Option<ldap3::LdapResult>,
+    /// The connection, for reading the rest of windowed attributes.
+    ldap: Ldap,
+    timeout: std::time::Duration,
 }
 
 /// A paged read, page by page (ldap3's PagedResults adapter asks for the
@@ -244,7 +247,7 @@ impl Reader {
                 .streaming_search(&search.base, search.scope, &search.filter, search.attrs)
                 .await
                 .map_err(|e| format!("search: {}", ldap::describe_ldap_error(&e)))?;
-            return Ok(Reader { stream, pages: None, done: None });
+            return Ok(Reader { stream, pages: None, done: None, ldap: ldap.clone(), timeout });
         }
         let mut pages = Pages {
             ldap: ldap.clone(),
@@ -258,7 +261,7 @@ impl Reader {
             values: 0,
         };
         let stream = pages.request(Vec::new()).await?;
-        Ok(Reader { stream, pages: Some(pages), done: None })
+        Ok(Reader { stream, pages: Some(pages), done: None, ldap: ldap.clone(), timeout })
     }
 
     async fn next(&mut self) -> Result<Option<SyncItem>, String> {
@@ -366,19 +369,25 @@ impl Reader {
                     }
                     return;
                 }
-                Ok(Some(SyncItem::Changed(raw))) => {
+                Ok(Some(SyncItem::Changed(mut raw))) => {
                     changed += 1;
-                    match &mut decode {
-                        Decode::Users(users) => match users.read(raw.0) {
-                            Ok(item) => item,
-                            Err(m) => {
-                                if tx.items(items, weight).await {
-                                    tx.end(Err(m)).await;
-                                }
-                                return;
-                            }
+                    // A group read without all its members must not be
+                    // stored: failing to read the rest fails the run.
+                    let read = match ldap::range::complete(&mut self.ldap, self.timeout, &mut raw.0).await {
+                        Ok(()) => match &mut decode {
+                            Decode::Users(users) => users.read(raw.0),
+                            Decode::Groups(groups) => Ok(groups.read(raw.0)),
                         },
-                        Decode::Groups(groups) => groups.read(raw.0),
+                        Err(m) => Err(m),
+                    };
+                    match read {
+                        Ok(item) => item,
+                        Err(m) => {
+                            if tx.items(items, weight).await {
+                                tx.end(Err(m)).await;
+                            }
+                            return;
+                        }
                     }
                 }
                 Ok(Some(SyncItem::Present(uuids))) => Item::Present(uuids),
