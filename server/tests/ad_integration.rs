@@ -44,6 +44,12 @@ async fn active_directory_users_and_groups_bigger_than_a_window_sync_from_samba(
     let dc = tokio::task::spawn_blocking(|| SambaDc::start(USERS)).await.expect("join").expect("samba starts");
     let (service, _data) = common::service().await;
     let port = ServicePort(service);
+    let tested = port
+        .test_connection("default", ad_repository(&dc), None, app::model::TestLogin::default())
+        .await
+        .expect("tested");
+    assert!(tested.ok, "{tested:?}");
+    assert_eq!(tested.server.map(|s| s.detected_vendor), Some(Vendor::ActiveDirectory));
     port.create_repository("default", ad_repository(&dc)).await.expect("created");
 
     let first = run(&port, "ad", SyncMode::Full).await;
@@ -98,4 +104,13 @@ async fn active_directory_users_and_groups_bigger_than_a_window_sync_from_samba(
     let fresh = port.resync_user("default", &five.id).await.expect("re-synced");
     assert_eq!(fresh.first_name.as_deref(), Some("Renamed"));
     assert_eq!(fresh.ldap_uuid, five.ldap_uuid);
+
+    // A user deleted in AD (moved to Deleted Objects) is disabled by the
+    // next full sync (the default policy), and only that user.
+    dc.modify(&format!("dn: {}\nchangetype: delete\n", samba::user_dn(4))).expect("delete");
+    let gone = run(&port, "ad", SyncMode::Full).await;
+    assert_eq!(gone.state, "succeeded", "{gone:?}");
+    assert_eq!((gone.counts.disabled, gone.counts.deleted), (1, 0), "{gone:?}");
+    assert!(!users(&port, &samba::username(4)).await.users.remove(0).enabled);
+    assert!(users(&port, &samba::username(3)).await.users.remove(0).enabled);
 }

@@ -204,12 +204,8 @@ impl Pages {
         let size = i32::try_from(self.sizer.size()).unwrap_or(i32::MAX);
         self.entries = 0;
         self.values = 0;
-        self.ldap
-            .with_timeout(self.timeout)
-            .with_controls(ldap3::controls::PagedResults { size, cookie })
-            .streaming_search(&self.base, self.scope, &self.filter, self.attrs.clone())
-            .await
-            .map_err(|e| format!("search: {}", ldap::describe_ldap_error(&e)))
+        let paged = ldap3::controls::PagedResults { size, cookie }.into();
+        stream(&mut self.ldap, self.timeout, paged, &self.base, self.scope, &self.filter, self.attrs.clone()).await
     }
 
     fn count(&mut self, entry: &ldap3::ResultEntry) {
@@ -220,6 +216,23 @@ impl Pages {
             }
         }
     }
+}
+
+/// Starts a streaming search with one request control.
+async fn stream(
+    ldap: &mut Ldap,
+    timeout: std::time::Duration,
+    control: ldap3::controls::RawControl,
+    base: &str,
+    scope: ldap3::Scope,
+    filter: &str,
+    attrs: Vec<String>,
+) -> Result<SearchStream<'static, String, Vec<String>>, String> {
+    ldap.with_timeout(timeout)
+        .with_controls(control)
+        .streaming_search(base, scope, filter, attrs)
+        .await
+        .map_err(|e| format!("search: {}", ldap::describe_ldap_error(&e)))
 }
 
 /// What to search for.
@@ -241,12 +254,9 @@ impl Reader {
             // OpenLDAP silently truncates a content-sync search that is also
             // paged: content sync reads without paging (its results are the
             // changes only).
-            let stream = ldap
-                .with_timeout(timeout)
-                .with_controls(content_sync::request(cookie))
-                .streaming_search(&search.base, search.scope, &search.filter, search.attrs)
-                .await
-                .map_err(|e| format!("search: {}", ldap::describe_ldap_error(&e)))?;
+            let control = content_sync::request(cookie);
+            let stream =
+                stream(ldap, timeout, control, &search.base, search.scope, &search.filter, search.attrs).await?;
             return Ok(Reader { stream, pages: None, done: None, ldap: ldap.clone(), timeout });
         }
         let mut pages = Pages {
@@ -365,7 +375,7 @@ impl Reader {
                     let id = ldap.last_id();
                     let _ = ldap.abandon(id).await;
                     if tx.items(items, weight).await {
-                        let _ = tx.tx.send(Read::TooMany).await;
+                        tx.too_many().await;
                     }
                     return;
                 }
@@ -476,6 +486,10 @@ impl Handover {
 
     async fn end(&self, end: Result<(Option<Vec<u8>>, bool), String>) {
         let _ = self.tx.send(Read::End(end)).await;
+    }
+
+    async fn too_many(&self) {
+        let _ = self.tx.send(Read::TooMany).await;
     }
 }
 
