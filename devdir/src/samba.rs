@@ -143,6 +143,21 @@ impl SambaDc {
         format!("ldap://127.0.0.1:{PORT}")
     }
 
+    /// The DN of the object whose objectGUID has this string form, as the
+    /// server itself reads the form (AD's `<GUID=...>` DN syntax).
+    pub fn dn_of_guid(&self, guid: &str) -> Result<String, String> {
+        let out = Command::new("ldapsearch")
+            .args(["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &self.ldap_url(), "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
+            .args(["-s", "base", "-b", &format!("<GUID={guid}>"), "(objectClass=*)", "1.1"])
+            .output()
+            .map_err(|e| format!("ldapsearch: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix("dn: "))
+            .map(str::to_string)
+            .ok_or_else(|| format!("no object with GUID {guid}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+
     /// Runs ldapmodify as the domain administrator with the given LDIF.
     pub fn modify(&self, ldif: &str) -> Result<(), String> {
         crate::ldap_modify(&self.ldap_url(), ADMIN_DN, ADMIN_PASSWORD, ldif)

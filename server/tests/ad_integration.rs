@@ -65,6 +65,8 @@ async fn active_directory_users_and_groups_bigger_than_a_window_sync_from_samba(
     assert_eq!(last.username, samba::username(USERS - 1));
     assert_eq!(last.ldap_dn, samba::user_dn(USERS - 1));
     assert!(is_canonical_uuid(&last.ldap_uuid), "objectGUID as a UUID: {}", last.ldap_uuid);
+    // The GUID's string form is AD's own (the first three fields byte-swapped).
+    assert_eq!(dc.dn_of_guid(&last.ldap_uuid).expect("found by GUID"), samba::user_dn(USERS - 1));
     let everyone = dirbridge::dn::normalize(&samba::group_dn(samba::ALL_USERS_GROUP));
     assert!(last.groups.iter().any(|g| dirbridge::dn::normalize(g) == everyone), "{:?}", last.groups);
     assert!(!users(&port, &samba::username(9)).await.users.remove(0).enabled, "userAccountControl 546 is disabled");
