@@ -430,10 +430,12 @@ impl Bulk {
             let mut clear = tx.prepare_cached(
                 "DELETE FROM group_members WHERE tenant = ?1 AND repository_id = ?2 AND group_uuid = ?3",
             )?;
-            // One statement per group, its members as a JSON array: a group
-            // can have hundreds of thousands of them.
-            let mut members = tx.prepare_cached(
-                "INSERT OR IGNORE INTO group_members (tenant, repository_id, group_uuid, member_key) SELECT ?1, ?2, ?3, value FROM json_each(?4)",
+            // One prepared insert per member, in key order (the primary
+            // key's): a group of hundreds of thousands of members is never
+            // copied into a second form (a JSON array, which SQLite would
+            // parse into a third).
+            let mut member = tx.prepare_cached(
+                "INSERT OR IGNORE INTO group_members (tenant, repository_id, group_uuid, member_key) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for g in groups {
                 counts.seen += 1;
@@ -454,9 +456,9 @@ impl Bulk {
                 }
                 upsert.execute(params![tenant, repo, g.uuid, g.name, g.dn, g.dn_key, g.hash, now, source_hash])?;
                 clear.execute(params![tenant, repo, g.uuid])?;
-                let keys = serde_json::to_string(&g.member_keys)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                members.execute(params![tenant, repo, g.uuid, keys])?;
+                for key in &g.member_keys {
+                    member.execute(params![tenant, repo, g.uuid, key])?;
+                }
             }
         }
         Ok(())

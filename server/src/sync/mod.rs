@@ -168,6 +168,9 @@ impl SyncEngine {
             total_ms = run.timer.elapsed().as_millis() as u64,
             "sync finished"
         );
+        // The writer's connection (and its page cache) closes here.
+        drop(run);
+        crate::allocator::return_free_memory();
     }
 }
 
@@ -417,10 +420,17 @@ impl Reader {
             // a batch is also full at MAX_BATCH_VALUES attribute values.
             weight += item.weight();
             items.push(item);
-            let full = items.len() >= batch || weight >= MAX_BATCH_VALUES;
-            if full && !tx.items(std::mem::take(&mut items), std::mem::take(&mut weight)).await {
-                // The writer gave up (store error): stop reading.
-                return;
+            let heavy = weight >= MAX_BATCH_VALUES;
+            if items.len() >= batch || heavy {
+                if !tx.items(std::mem::take(&mut items), weight).await {
+                    // The writer gave up (store error): stop reading.
+                    return;
+                }
+                weight = 0;
+                if heavy {
+                    // A huge group's message, tree and entry were freed here.
+                    crate::allocator::return_free_memory();
+                }
             }
         }
         if !tx.items(items, weight).await {
@@ -861,6 +871,8 @@ impl<'a> Run<'a> {
             ));
         }
 
+        // What the users' read left free goes back before the groups' read.
+        crate::allocator::return_free_memory();
         if wants_groups {
             let cookie = match (method, previous_groups_cookie) {
                 (Method::ContentSync, Some(c)) if !groups_from_scratch => Some(Some(c)),
@@ -1147,8 +1159,12 @@ impl<'a> Run<'a> {
                     }
                 }
             }
+            let members: usize = batch.iter().map(|g| g.member_keys.len()).sum();
             self.write_groups(&mut batch, &mut counts).await?;
             drop(written);
+            if members >= MAX_BATCH_VALUES {
+                crate::allocator::return_free_memory();
+            }
         };
         let (new_cookie, refresh_deletes) = end?;
         blocking(|| self.db.commit()).map_err(store_error)?;
