@@ -90,6 +90,30 @@ fn peak_rss_mb() -> f64 {
     status_mb("VmHWM:")
 }
 
+/// The highest anonymous, file-backed and shared resident memory seen by
+/// [`sample_rss_parts`] since the last reset (MB): VmHWM has no such split,
+/// and SQLite's WAL index is a shared mapping.
+static RSS_PARTS: std::sync::Mutex<[f64; 3]> = std::sync::Mutex::new([0.0; 3]);
+
+/// Samples the parts of the resident set every 50 ms, for the whole run.
+fn sample_rss_parts() {
+    std::thread::spawn(|| loop {
+        let now = [status_mb("RssAnon:"), status_mb("RssFile:"), status_mb("RssShmem:")];
+        if let Ok(mut peak) = RSS_PARTS.lock() {
+            for (p, n) in peak.iter_mut().zip(now) {
+                *p = p.max(n);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
+}
+
+fn report_rss_parts(phase: &str) {
+    if let Ok(peak) = RSS_PARTS.lock() {
+        println!("peak_rss_parts_{phase}_mb: anon={:.1} file={:.1} shmem={:.1}", peak[0], peak[1], peak[2]);
+    }
+}
+
 /// CPU seconds (user + system) a process has used, from /proc/<pid>/stat.
 fn cpu_s(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -152,6 +176,9 @@ impl CpuMeter {
 
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+    if let Ok(mut peak) = RSS_PARTS.lock() {
+        *peak = [0.0; 3];
+    }
     PEAK_LIVE.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
 }
 
@@ -253,11 +280,13 @@ async fn main() {
     // What the process holds before any sync (the service, the runtime and
     // this harness): part of every peak below.
     println!("rss_before_sync_mb: {:.1}", status_mb("VmRSS:"));
+    sample_rss_parts();
     reset_peak_rss();
     let meter = CpuMeter::start(&slapd_pid);
     let (full, run) = run_sync(&port, SyncMode::Full).await;
     meter.report("full");
     let rss_full = peak_rss_mb();
+    report_rss_parts("full");
     report_live("full");
     println!("full_sync_s: {full:.3}");
     println!("full_sync_added: {}", run.counts.added);
@@ -266,6 +295,7 @@ async fn main() {
 
     // Like the baseline, the better of two runs (this machine's run-to-run
     // spread is large).
+    println!("rss_before_resync_mb: {:.1}", status_mb("VmRSS:"));
     reset_peak_rss();
     let meter = CpuMeter::start(&slapd_pid);
     let (first, run) = run_sync(&port, SyncMode::Full).await;
@@ -274,6 +304,7 @@ async fn main() {
     let (second, run) = run_sync(&port, SyncMode::Full).await;
     assert_eq!(run.counts.unchanged, run.counts.seen);
     let rss_resync = peak_rss_mb();
+    report_rss_parts("resync");
     report_live("resync");
     let resync = first.min(second);
     println!("resync_runs_s: {first:.3} {second:.3}");
@@ -292,6 +323,7 @@ async fn main() {
     reset_peak_rss();
     let (changed, run) = run_sync(&port, SyncMode::Changed).await;
     let rss_change = peak_rss_mb();
+    report_rss_parts("changed");
     report_live("changed");
     println!("changed_sync_method: {}", run.method);
     println!("changed_users: {}", run.counts.updated);
