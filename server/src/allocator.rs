@@ -28,12 +28,12 @@ pub fn disable_transparent_huge_pages() {}
 /// delay: this thread's free pages, and the pages of threads that have
 /// ended (each run's reader threads end with it, and what the writer frees
 /// of theirs would otherwise stay resident until some thread reclaims it).
-/// With this after huge groups and at the ends of phases (and group members
-/// no longer passed as one JSON array), a 1,000,000-user full sync (groups of
-/// 200,000 members) peaks at 152-168 MB resident instead of ~215. Only the
-/// calling thread's pages are collected: free pages of idle runtime workers
-/// stay resident until those threads allocate again (re-syncs still peak
-/// near 200 MB with ~110 MB live). For after bursts: it walks the heap, too
+/// Only the calling thread's pages are collected (free pages of an idle
+/// thread stay resident until it allocates again), which is why each sync
+/// run writes on a thread of its own. With both, and group members no
+/// longer passed as one JSON array, a 1,000,000-user full sync and re-sync
+/// (groups of 200,000 members) peak at ~150-165 MB resident instead of
+/// ~215 (re-syncs reached 265). For after bursts: it walks the heap, too
 /// slow for a hot loop. Harmless where mimalloc is not the global allocator
 /// (the tests).
 pub fn return_free_memory() {

@@ -95,9 +95,23 @@ impl SyncEngine {
         };
         let engine = self.clone();
         let tenant = tenant.to_string();
-        tokio::spawn(async move {
+        let work = async move {
             engine.run(&tenant, &repo, &secrets, (run_id, stored_users), request, guard).await;
+        };
+        // The writer on a thread of its own, like each reader: its store
+        // calls block that thread only (no block_in_place hand-offs of a
+        // shared worker), and what it allocated goes back to the system when
+        // the run ends instead of staying with an idle runtime worker.
+        let spawned = std::thread::Builder::new().name("dirbridge-sync".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(work),
+                Err(e) => tracing::error!(error = %e, run = run_id, "the sync runtime could not start"),
+            }
         });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, run = run_id, "the sync thread could not start");
+            return Err(AppError::internal("the sync run could not start; see the server log"));
+        }
         Ok(run_id)
     }
 
