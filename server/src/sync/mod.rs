@@ -198,6 +198,8 @@ struct Reader {
     /// The connection, for reading the rest of windowed attributes.
     ldap: Ldap,
     timeout: std::time::Duration,
+    /// The values handed to the writer and not yet written.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// A paged read, page by page (ldap3's PagedResults adapter asks for the
@@ -265,7 +267,12 @@ struct Search {
 }
 
 impl Reader {
-    async fn open(ldap: &mut Ldap, repo: &Repository, search: Search) -> Result<Reader, String> {
+    async fn open(
+        ldap: &mut Ldap,
+        repo: &Repository,
+        search: Search,
+        in_flight: Arc<tokio::sync::Semaphore>,
+    ) -> Result<Reader, String> {
         let timeout = ldap::timeout_of(repo);
         if let Some(cookie) = search.cookie {
             // OpenLDAP silently truncates a content-sync search that is also
@@ -274,7 +281,7 @@ impl Reader {
             let control = content_sync::request(cookie);
             let stream =
                 stream(ldap, timeout, control, &search.base, search.scope, &search.filter, search.attrs).await?;
-            return Ok(Reader { stream, pages: None, done: None, ldap: ldap.clone(), timeout });
+            return Ok(Reader { stream, pages: None, done: None, ldap: ldap.clone(), timeout, in_flight });
         }
         let mut pages = Pages {
             ldap: ldap.clone(),
@@ -288,7 +295,7 @@ impl Reader {
             values: 0,
         };
         let stream = pages.request(Vec::new()).await?;
-        Ok(Reader { stream, pages: Some(pages), done: None, ldap: ldap.clone(), timeout })
+        Ok(Reader { stream, pages: Some(pages), done: None, ldap: ldap.clone(), timeout, in_flight })
     }
 
     async fn next(&mut self) -> Result<Option<SyncItem>, String> {
@@ -313,6 +320,13 @@ impl Reader {
                         return Ok(None);
                     };
                     pages.sizer.page_read(pages.entries, pages.values);
+                    if pages.values >= MAX_BATCH_VALUES {
+                        // A huge group was read (and, changed, handed over):
+                        // the next page waits until the writer is through,
+                        // so one huge group is in memory at a time, not two.
+                        let all = u32::try_from(MAX_VALUES_IN_FLIGHT).unwrap_or(u32::MAX);
+                        let _ = self.in_flight.acquire_many(all).await;
+                    }
                     self.stream = pages.request(cookie).await?;
                 }
                 Err(e) => {
@@ -357,7 +371,7 @@ impl Reader {
             // writer start on the first changes while the rest arrive.
             let batch =
                 if search.cookie.is_some() { search.pages.max().min(CHANGES_BATCH) } else { search.pages.max() };
-            match Reader::open(&mut conn.ldap, &repo, search).await {
+            match Reader::open(&mut conn.ldap, &repo, search, tx.in_flight.clone()).await {
                 Ok(reader) => reader.read(batch, decode, limit, tx).await,
                 Err(m) => tx.end(Err(m)).await,
             }
