@@ -71,7 +71,7 @@ impl<'a> RawAttribute<'a> {
     }
 }
 
-fn malformed() -> String {
+pub(crate) fn malformed() -> String {
     "the server sent a malformed entry".to_string()
 }
 

@@ -9,7 +9,7 @@
 //! fingerprinting and mapping whole and under its plain name, as from any
 //! other server.
 
-use super::entry::RawEntry;
+use super::entry::{malformed, RawEntry};
 use ldap3::asn1::{StructureTag, TagClass, PL};
 use ldap3::{Ldap, Scope};
 use std::time::Duration;
@@ -136,9 +136,9 @@ struct WindowValues {
 /// answer has no such window). Err when the server answered another window
 /// than the one asked for.
 fn window_values(tag: &StructureTag, attribute: &str, start: u64) -> Result<Option<WindowValues>, String> {
-    let entry = RawEntry::of(tag).ok_or_else(|| "the server sent a malformed entry".to_string())?;
+    let entry = RawEntry::of(tag).ok_or_else(malformed)?;
     for a in entry.attributes() {
-        let a = a.ok_or_else(|| "the server sent a malformed entry".to_string())?;
+        let a = a.ok_or_else(malformed)?;
         let Some(window) = std::str::from_utf8(a.name).ok().and_then(parse) else { continue };
         if !window.attribute.eq_ignore_ascii_case(attribute) {
             continue;
@@ -149,11 +149,7 @@ fn window_values(tag: &StructureTag, attribute: &str, start: u64) -> Result<Opti
                 window.start
             ));
         }
-        let values = a
-            .values()
-            .map(|v| v.map(<[u8]>::to_vec))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| "the server sent a malformed entry".to_string())?;
+        let values = a.values().map(|v| v.map(<[u8]>::to_vec)).collect::<Option<Vec<_>>>().ok_or_else(malformed)?;
         return Ok(Some(WindowValues { values, end: window.end }));
     }
     Ok(None)
@@ -170,9 +166,7 @@ pub async fn complete(ldap: &mut Ldap, timeout: Duration, tag: &mut StructureTag
     }
     let pending = unfinished(tag);
     if !pending.is_empty() {
-        let dn = RawEntry::of(tag)
-            .and_then(|e| String::from_utf8(e.dn.to_vec()).ok())
-            .ok_or_else(|| "the server sent a malformed entry".to_string())?;
+        let dn = RawEntry::of(tag).and_then(|e| String::from_utf8(e.dn.to_vec()).ok()).ok_or_else(malformed)?;
         for (attribute, first) in pending {
             let mut start = first;
             for windows in 1.. {

@@ -102,13 +102,7 @@ impl SyncEngine {
         // calls block that thread only (no block_in_place hand-offs of a
         // shared worker), and what it allocated goes back to the system when
         // the run ends instead of staying with an idle runtime worker.
-        let spawned = std::thread::Builder::new().name("dirbridge-sync".into()).spawn(move || {
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime.block_on(work),
-                Err(e) => tracing::error!(error = %e, run = run_id, "the sync runtime could not start"),
-            }
-        });
-        if let Err(e) = spawned {
+        if let Err(e) = on_own_thread("dirbridge-sync", work) {
             tracing::error!(error = %e, run = run_id, "the sync thread could not start");
             return Err(AppError::internal("the sync run could not start; see the server log"));
         }
@@ -186,6 +180,18 @@ impl SyncEngine {
         drop(run);
         crate::allocator::return_free_memory();
     }
+}
+
+/// Runs `work` on a new thread of its own, on a single-threaded runtime.
+fn on_own_thread(name: &str, work: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let thread = name.to_string();
+    std::thread::Builder::new().name(thread.clone()).spawn(
+        move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(work),
+            Err(e) => tracing::error!(error = %e, thread, "a runtime could not start"),
+        },
+    )?;
+    Ok(())
 }
 
 /// A directory read as a stream of items, paged or by content synchronisation.
@@ -380,13 +386,7 @@ impl Reader {
         // A single-threaded runtime of its own: the connection's driver and
         // the reading run on this thread; the shared runtime stays free for
         // the writer and the web server.
-        let spawned = std::thread::Builder::new().name("dirbridge-reader".into()).spawn(move || {
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime.block_on(read),
-                Err(e) => tracing::error!(error = %e, "the reader runtime could not start"),
-            }
-        });
-        if let Err(e) = spawned {
+        if let Err(e) = on_own_thread("dirbridge-reader", read) {
             // Without a reader the channel closes at once and the run fails.
             tracing::error!(error = %e, "the reader thread could not start");
         }
@@ -423,26 +423,16 @@ impl Reader {
                     };
                     match read {
                         Ok(item) => item,
-                        Err(m) => {
-                            if tx.items(items, weight).await {
-                                tx.end(Err(m)).await;
-                            }
-                            return;
-                        }
+                        Err(m) => return tx.fail(items, weight, m).await,
                     }
                 }
                 Ok(Some(SyncItem::Present(uuids))) => Item::Present(uuids),
                 Ok(Some(SyncItem::Deleted(uuids))) => Item::Deleted(uuids),
                 Ok(Some(SyncItem::Other)) => continue,
                 Ok(None) => break,
-                Err(m) => {
-                    // The writer gets what was read, then the failure: the
-                    // run fails and removes nobody.
-                    if tx.items(items, weight).await {
-                        tx.end(Err(m)).await;
-                    }
-                    return;
-                }
+                // The writer gets what was read, then the failure: the run
+                // fails and removes nobody.
+                Err(m) => return tx.fail(items, weight, m).await,
             };
             // Big entries (a group with 200,000 members) go on their own:
             // a batch is also full at MAX_BATCH_VALUES attribute values.
@@ -528,6 +518,13 @@ impl Handover {
 
     async fn too_many(&self) {
         let _ = self.tx.send(Read::TooMany).await;
+    }
+
+    /// Hands over what was read, then why the read failed.
+    async fn fail(&self, items: Vec<Item>, weight: usize, message: String) {
+        if self.items(items, weight).await {
+            self.end(Err(message)).await;
+        }
     }
 }
 
