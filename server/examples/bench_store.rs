@@ -39,7 +39,7 @@ async fn main() {
                 u.attributes.insert(a.into(), vec![format!("value of {a} for {i}")]);
             }
             u.id = format!("r:{}", u.ldap_uuid);
-            dirbridge::sync::plan::prepare(u, now)
+            dirbridge::sync::plan::prepare(u)
         })
         .collect();
     for pass in ["insert", "unchanged"] {
@@ -47,7 +47,7 @@ async fn main() {
         let t = Instant::now();
         let mut seen_t = 0.0;
         for batch in users.chunks(1000) {
-            let uuids: Vec<String> = batch.iter().map(|p| p.user.ldap_uuid.clone()).collect();
+            let uuids: Vec<String> = batch.iter().map(|p| p.ldap_uuid.clone()).collect();
             let s = Instant::now();
             conn.mark_seen(&uuids).expect("seen");
             seen_t += s.elapsed().as_secs_f64();

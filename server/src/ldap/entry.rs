@@ -5,9 +5,9 @@
 //! control, so it walks the structure itself: malformed input is an error,
 //! values are borrowed (to fingerprint an entry) or moved (to map it).
 
+use crate::mapping::Attributes;
 use crate::mapping::Entry;
 use ldap3::asn1::{StructureTag, TagClass, PL};
-use std::collections::HashMap;
 
 /// SearchResultEntry is [APPLICATION 4] in RFC 4511.
 const SEARCH_RESULT_ENTRY: u64 = 4;
@@ -119,8 +119,8 @@ pub fn into_entry(tag: StructureTag) -> Result<Entry, String> {
     };
     let dn =
         String::from_utf8(into_primitive(dn)?).map_err(|_| "the server sent a DN that is not UTF-8".to_string())?;
-    let mut attrs: HashMap<String, Vec<String>> = HashMap::new();
-    let mut bin_attrs: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+    let mut attrs: Attributes<Vec<String>> = Attributes::default();
+    let mut bin_attrs: Attributes<Vec<Vec<u8>>> = Attributes::default();
     for attribute in into_constructed(attributes)? {
         let mut pair = into_constructed(attribute)?.into_iter();
         let (Some(name), Some(values), None) = (pair.next(), pair.next(), pair.next()) else {

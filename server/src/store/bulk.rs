@@ -232,14 +232,13 @@ impl Bulk {
             let mut refingerprint =
                 tx.prepare_cached("UPDATE users SET source_hash = ?2, seq = coalesce(seq, ?3) WHERE rowid = ?1")?;
             for p in batch {
-                let u = &p.user;
                 let source_hash = p.source_hash.as_ref().map(|h| h.as_slice());
                 type Stored = (i64, Vec<u8>, bool, String, String);
                 let stored: Option<Stored> = if import {
                     None
                 } else {
                     stored_of
-                        .query_row(params![tenant, repo, u.ldap_uuid, source_hash], |r| {
+                        .query_row(params![tenant, repo, p.ldap_uuid, source_hash], |r| {
                             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                         })
                         .optional()?
@@ -248,8 +247,8 @@ impl Bulk {
                     out.added += 1;
                     if out.changes.len() < want_changes {
                         out.changes.push(SyncChange {
-                            username: u.username.clone(),
-                            ldap_dn: u.ldap_dn.clone(),
+                            username: p.username.clone(),
+                            ldap_dn: p.ldap_dn.clone(),
                             kind: "added".into(),
                             attributes: Vec::new(),
                         });
@@ -257,10 +256,10 @@ impl Bulk {
                     insert.execute(params![
                         tenant,
                         repo,
-                        u.ldap_uuid,
-                        u.username,
-                        u.ldap_dn,
-                        u.enabled,
+                        p.ldap_uuid,
+                        p.username,
+                        p.ldap_dn,
+                        p.enabled,
                         p.body,
                         p.hash,
                         now,
@@ -282,25 +281,25 @@ impl Bulk {
                 if out.changes.len() < want_changes {
                     let old: Option<String> = body_of.query_row([rowid], |r| r.get(0)).optional()?;
                     out.changes.push(SyncChange {
-                        username: u.username.clone(),
-                        ldap_dn: u.ldap_dn.clone(),
+                        username: p.username.clone(),
+                        ldap_dn: p.ldap_dn.clone(),
                         kind: "updated".into(),
                         attributes: old.map(|o| changed_fields(&o, &p.body)).unwrap_or_default(),
                     });
                 }
-                if username == u.username && ldap_dn == u.ldap_dn {
-                    update.execute(params![rowid, u.enabled, p.body, p.hash, now, source_hash, next_seq])?;
+                if username == p.username && ldap_dn == p.ldap_dn {
+                    update.execute(params![rowid, p.enabled, p.body, p.hash, now, source_hash, next_seq])?;
                 } else {
                     update_names.execute(params![
                         rowid,
-                        u.enabled,
+                        p.enabled,
                         p.body,
                         p.hash,
                         now,
                         source_hash,
                         next_seq,
-                        u.username,
-                        u.ldap_dn
+                        p.username,
+                        p.ldap_dn
                     ])?;
                 }
                 next_seq += 1;

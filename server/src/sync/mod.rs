@@ -645,8 +645,6 @@ impl GroupReader {
 /// unchanged are recognised by their fingerprint, the others are mapped.
 struct UserReader {
     repo: Repository,
-    /// The run's start (the users' syncedAt).
-    now: String,
     mapping_key: u128,
     /// None when the repository had no users when the run began.
     known: Option<KnownUsers>,
@@ -681,7 +679,7 @@ impl UserReader {
             Ok(user) => MappedUser {
                 uuid: Some(user.ldap_uuid.clone()),
                 dn: entry.dn,
-                result: Ok(plan::prepare(user, &self.now)),
+                result: Ok(plan::prepare(user)),
                 non_utf8,
             },
             Err(e) => MappedUser {
@@ -965,12 +963,7 @@ impl<'a> Run<'a> {
         } else {
             Some(self.store.known_users(self.tenant, &repo.id, complete).map_err(|e| failed(store_error(e)))?)
         };
-        let users = UserReader {
-            repo: repo.clone(),
-            now: self.started.clone(),
-            mapping_key: fingerprint::mapping_key(repo),
-            known,
-        };
+        let users = UserReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known };
         let mut rx = Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Users(Box::new(users)), limit);
         let end = loop {
             let waited = std::time::Instant::now();
