@@ -75,7 +75,12 @@ pub fn uuid_from_value(uuid_attribute: &str, value: &[u8]) -> String {
     let Some(text) = text else {
         return if value.len() == 16 { guid_to_string(value) } else { hex::encode(value) };
     };
-    // Read for every entry of a sync: one allocation, no intermediate text.
+    // Read for every entry of a sync, and entryUUID / nsUniqueId-style
+    // values mostly arrive canonical already: checked in one pass, copied.
+    if is_canonical_uuid(text.as_bytes()) {
+        return text.to_string();
+    }
+    // Otherwise one allocation, no intermediate text.
     let mut digits = [0u8; 32];
     let mut count = 0;
     for &b in text.as_bytes().iter().filter(|b| **b != b'-') {
@@ -96,6 +101,15 @@ pub fn uuid_from_value(uuid_attribute: &str, value: &[u8]) -> String {
         canonical.push(char::from(d));
     }
     canonical
+}
+
+/// 36 characters, lower-case hex digits with dashes at 8, 13, 18 and 23.
+fn is_canonical_uuid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+        })
 }
 
 /// Formats a 16-byte Microsoft GUID (first three groups little-endian).
@@ -426,6 +440,11 @@ mod tests {
             uuid_from_value("entryUUID", b"5c7b2a3e11114e3b9c1d0242ac120002"),
             "5c7b2a3e-1111-4e3b-9c1d-0242ac120002"
         );
+        // Already canonical (the usual case), and 36 characters with the
+        // dashes elsewhere.
+        for sent in ["5c7b2a3e-1111-4e3b-9c1d-0242ac120002", "5c7b2a3e1-111-4e3b-9c1d-0242ac12000-2"] {
+            assert_eq!(uuid_from_value("entryUUID", sent.as_bytes()), "5c7b2a3e-1111-4e3b-9c1d-0242ac120002");
+        }
         for kept in [
             "5c7b2a3e-1111-4e3b-9c1d-0242ac12000",
             "5c7b2a3e-1111-4e3b-9c1d-0242ac1200021",
