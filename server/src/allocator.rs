@@ -39,6 +39,13 @@ pub fn disable_transparent_huge_pages() {}
 pub fn return_free_memory() {
     // SAFETY: mi_collect takes a flag and only touches mimalloc's own state.
     unsafe { mi_collect(true) }
+    // SQLite allocates with the C library's malloc (page caches, sorts),
+    // which keeps what it frees in per-thread arenas.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a size and only touches malloc's own state.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 // The mimalloc crate links the library; its bindings of mi_collect would
