@@ -563,7 +563,11 @@ impl Backend for ServicePort {
         let user = crate::mapping::map_user(&repo, &entry, None)
             .map_err(|e| AppError::Conflict { message: format!("the entry can no longer be imported: {e}") })?;
         let prepared = crate::sync::plan::prepare(user);
-        self.0.store.upsert_user(tenant, &repo.id, &prepared, &now).await.map_err(store_err)?;
+        if let Some(refused) = self.0.store.upsert_user(tenant, &repo.id, &prepared, &now).await.map_err(store_err)? {
+            return Err(AppError::Conflict {
+                message: format!("the entry can no longer be imported: {}", refused.message),
+            });
+        }
         self.get_user(tenant, user_id).await
     }
 

@@ -557,3 +557,46 @@ async fn unchanged_entries_are_skipped_by_fingerprint_until_the_mapping_or_the_s
     let user = users(&port, &devdir::ldif::username(9)).await.users.remove(0);
     assert!(user.enabled && user.ldap_dn == dn, "{user:?}");
 }
+
+#[tokio::test]
+async fn a_username_another_user_has_fails_that_entry_in_any_page_until_the_holder_is_gone() {
+    let e = env(60).await;
+    let port = ServicePort(e.service.clone());
+    let mut repo = repository(&e.slapd, "corp");
+    // Small pages: the two claimants are written in different batches.
+    repo.sync.page_size = 10;
+    port.create_repository("default", repo).await.expect("created");
+    let holder_dn = devdir::ldif::user_dn(5);
+    let name = devdir::ldif::username(5);
+    let claimant_dn = format!("uid={},ou=People,{}", name.to_uppercase(), devdir::ldif::BASE_DN);
+    e.slapd
+        .modify(&format!(
+            "dn: {claimant_dn}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: {}\ncn: Claimant\nsn: Claimant\n",
+            name.to_uppercase()
+        ))
+        .expect("add the claimant");
+
+    let first = sync(&port, "corp", false).await;
+    assert_eq!(first.state, "succeeded", "{first:?}");
+    assert_eq!((first.counts.seen, first.counts.added, first.counts.failed), (62, 61, 1), "{first:?}");
+    let error = first.errors.iter().find(|e| e.dn == claimant_dn).expect("the claimant's DN is reported");
+    assert!(error.message.contains("duplicate username") && error.message.contains(&holder_dn), "{error:?}");
+    let found = users(&port, &name).await;
+    assert_eq!(found.total_results, 1, "{found:?}");
+    assert_eq!(found.users[0].ldap_dn, holder_dn);
+
+    // Unchanged, it fails again (nothing is overwritten, nothing else fails).
+    let again = sync(&port, "corp", false).await;
+    assert_eq!((again.counts.failed, again.counts.added, again.counts.unchanged), (1, 0, 61), "{again:?}");
+
+    // The holder leaves the directory: disabled at the end of the run that
+    // sees it gone; the next run gives the name to the claimant.
+    e.slapd.modify(&format!("dn: {holder_dn}\nchangetype: delete\n")).expect("delete the holder");
+    let gone = sync(&port, "corp", false).await;
+    assert_eq!((gone.counts.disabled, gone.counts.failed), (1, 1), "{gone:?}");
+    let taken_over = sync(&port, "corp", false).await;
+    assert_eq!((taken_over.counts.added, taken_over.counts.failed), (1, 0), "{taken_over:?}");
+    let now = users(&port, &name).await;
+    let enabled: Vec<_> = now.users.iter().filter(|u| u.enabled).map(|u| u.ldap_dn.as_str()).collect();
+    assert_eq!(enabled, [claimant_dn.as_str()], "{now:?}");
+}

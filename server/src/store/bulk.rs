@@ -14,7 +14,7 @@
 use super::groups::PreparedGroup;
 use super::sync::{changed_fields, BatchOutcome, Missing, PreparedUser, Removal, DISABLE_USERS};
 use super::StoreError;
-use app::model::{GroupCounts, SyncChange};
+use app::model::{GroupCounts, SyncChange, SyncError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::mpsc::RecvTimeoutError;
@@ -195,6 +195,13 @@ impl Bulk {
     /// hash) left untouched. The first `want_changes` changes are described.
     /// With `import` (the repository had no users when the run began) every
     /// user is new: no lookups.
+    ///
+    /// A username belongs to one enabled user of a repository: a user that
+    /// would take one another enabled user has (a new entry, a rename, a
+    /// re-enabled entry) is refused with its DN, in whatever batch or run it
+    /// comes, and the holder keeps it. A disabled holder does not count, so
+    /// an account deleted and created again in the directory is imported
+    /// once the old one is removed.
     pub fn write_batch(
         &mut self,
         tenant: &str,
@@ -211,7 +218,11 @@ impl Bulk {
         let tx = &self.conn;
         {
             let mut stored_of = tx.prepare_cached(
-                "SELECT rowid, content_hash, source_hash IS ?4 AND seq IS NOT NULL, username, ldap_dn FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+                "SELECT rowid, content_hash, source_hash IS ?4 AND seq IS NOT NULL, username, ldap_dn, enabled FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+            )?;
+            // The same expression as users_by_repository_username: one seek.
+            let mut holder_of = tx.prepare_cached(
+                "SELECT ldap_dn FROM users WHERE tenant = ?1 AND repository_id = ?2 AND lower(username) = lower(?3) AND ldap_uuid <> ?4 AND enabled = 1 LIMIT 1",
             )?;
             let mut body_of = tx.prepare_cached("SELECT body FROM users WHERE rowid = ?1")?;
             // A new user takes the next place in read order; a known one keeps its own.
@@ -231,19 +242,32 @@ impl Bulk {
             // fingerprints): record it so the next run can skip the entry.
             let mut refingerprint =
                 tx.prepare_cached("UPDATE users SET source_hash = ?2, seq = coalesce(seq, ?3) WHERE rowid = ?1")?;
+            // Why `p` may not have its username, if another user has it.
+            let mut refusal = |p: &PreparedUser| -> Result<Option<SyncError>, StoreError> {
+                let holder: Option<String> =
+                    holder_of.query_row(params![tenant, repo, p.username, p.ldap_uuid], |r| r.get(0)).optional()?;
+                Ok(holder.map(|holder| SyncError {
+                    dn: p.ldap_dn.clone(),
+                    message: format!("duplicate username '{}': {holder} has it already", p.username),
+                }))
+            };
             for p in batch {
                 let source_hash = p.source_hash.as_ref().map(|h| h.as_slice());
-                type Stored = (i64, Vec<u8>, bool, String, String);
+                type Stored = (i64, Vec<u8>, bool, String, String, bool);
                 let stored: Option<Stored> = if import {
                     None
                 } else {
                     stored_of
                         .query_row(params![tenant, repo, p.ldap_uuid, source_hash], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
                         })
                         .optional()?
                 };
-                let Some((rowid, hash, same_source, username, ldap_dn)) = stored else {
+                let Some((rowid, hash, same_source, username, ldap_dn, was_enabled)) = stored else {
+                    if let Some(refused) = refusal(p)? {
+                        out.refused.push(refused);
+                        continue;
+                    }
                     out.added += 1;
                     if out.changes.len() < want_changes {
                         out.changes.push(SyncChange {
@@ -276,6 +300,13 @@ impl Bulk {
                         next_seq += 1;
                     }
                     continue;
+                }
+                let claims_name = !username.eq_ignore_ascii_case(&p.username) || (p.enabled && !was_enabled);
+                if claims_name {
+                    if let Some(refused) = refusal(p)? {
+                        out.refused.push(refused);
+                        continue;
+                    }
                 }
                 out.updated += 1;
                 if out.changes.len() < want_changes {
@@ -603,5 +634,49 @@ mod tests {
         want.sort();
         assert_eq!(stored, want);
         assert_eq!((counts.seen, counts.added), (1, 1));
+    }
+
+    fn user(uuid: &str, username: &str, enabled: bool) -> PreparedUser {
+        crate::sync::plan::prepare(app::model::User {
+            ldap_uuid: uuid.into(),
+            username: username.into(),
+            ldap_dn: format!("uid={uuid},dc=x"),
+            enabled,
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_username_stays_with_the_enabled_user_that_has_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::Store::open_file(&dir.path().join("s.db")).await.expect("store");
+        let mut bulk = store.run_writer().expect("writer");
+        let mut write = |users: Vec<PreparedUser>| {
+            let out = bulk.write_batch("t", "r", &users, "now", 10, false).expect("write");
+            bulk.commit().expect("commit");
+            (out.added, out.updated, out.refused.iter().map(|e| e.dn.clone()).collect::<Vec<_>>())
+        };
+        // Within a batch and across batches, in any case: the first keeps it.
+        assert_eq!(write(vec![user("a", "bob", true), user("b", "BOB", true)]), (1, 0, vec!["uid=b,dc=x".into()]));
+        assert_eq!(write(vec![user("b", "Bob", true)]), (0, 0, vec!["uid=b,dc=x".into()]));
+        // A rename onto a taken name is refused and changes nothing; renaming
+        // in case only is not a conflict with oneself.
+        assert_eq!(write(vec![user("c", "carol", true)]), (1, 0, vec![]));
+        assert_eq!(write(vec![user("c", "bob", true)]), (0, 0, vec!["uid=c,dc=x".into()]));
+        assert_eq!(write(vec![user("a", "BoB", true)]), (0, 1, vec![]));
+        // A disabled holder does not keep it; re-enabled, it cannot take it back.
+        assert_eq!(write(vec![user("a", "BoB", false)]), (0, 1, vec![]));
+        assert_eq!(write(vec![user("b", "bob", true)]), (1, 0, vec![]));
+        assert_eq!(write(vec![user("a", "BoB", true)]), (0, 0, vec!["uid=a,dc=x".into()]));
+        let names: Vec<(String, String, bool)> = bulk
+            .conn
+            .prepare("SELECT ldap_uuid, username, enabled FROM users ORDER BY ldap_uuid")
+            .expect("query")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("users");
+        let want = [("a", "BoB", false), ("b", "bob", true), ("c", "carol", true)];
+        assert_eq!(names, want.map(|(u, n, e)| (u.to_string(), n.to_string(), e)));
     }
 }

@@ -37,6 +37,9 @@ pub struct BatchOutcome {
     pub updated: u64,
     pub unchanged: u64,
     pub changes: Vec<SyncChange>,
+    /// Users not written, with their DN and why (a username another user
+    /// of the repository has).
+    pub refused: Vec<SyncError>,
 }
 
 /// Which users a removal selects.
@@ -217,20 +220,22 @@ impl Store {
         Ok((total, users))
     }
 
-    /// Writes one user outside a run (single-user re-sync).
+    /// Writes one user outside a run (single-user re-sync). Returns why it
+    /// was refused, if it was (see [`bulk::Bulk::write_batch`]).
     pub async fn upsert_user(
         &self,
         tenant: &str,
         repo: &str,
         user: &PreparedUser,
         now: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<SyncError>, StoreError> {
         let mut bulk = self.bulk()?;
-        super::bulk::blocking(|| {
-            bulk.write_batch(tenant, repo, std::slice::from_ref(user), now, 0, false)?;
-            bulk.commit()
+        let outcome = super::bulk::blocking(|| {
+            let outcome = bulk.write_batch(tenant, repo, std::slice::from_ref(user), now, 0, false)?;
+            bulk.commit()?;
+            Ok::<_, StoreError>(outcome)
         })?;
-        Ok(())
+        Ok(outcome.refused.into_iter().next())
     }
 
     /// Disables (or deletes) one user whose entry is gone from the directory.

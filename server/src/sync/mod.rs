@@ -1092,7 +1092,6 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        let prepared: Vec<PreparedUser> = plan::drop_duplicate_usernames(prepared, &mut self.counts, &mut self.errors);
         let store_started = std::time::Instant::now();
         self.timings.collect += store_started - collect_started;
         if !self.import {
@@ -1105,7 +1104,11 @@ impl<'a> Run<'a> {
         self.counts.added += outcome.added;
         self.counts.updated += outcome.updated;
         self.counts.unchanged += outcome.unchanged;
+        self.counts.failed += outcome.refused.len() as u64;
         self.changes.extend(outcome.changes);
+        for refused in outcome.refused {
+            self.error(refused.dn, refused.message);
+        }
         // Progress is committed with the users it counts, a few times a second.
         let counts = serde_json::to_string(&self.counts).unwrap_or_default();
         blocking(|| self.db.commit_if_due(self.run_id, &counts, self.counts.seen)).map_err(store_error)?;

@@ -1,9 +1,8 @@
 //! Pure decisions of a sync run, unit-tested without a directory.
 
-use crate::store::sync::{PreparedUser, SyncState, MAX_SAMPLES};
-use app::model::{SyncCounts, SyncError, SyncMode, User};
+use crate::store::sync::{PreparedUser, SyncState};
+use app::model::{SyncMode, User};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
 
 /// Serialises a user once, without `syncedAt` (it has a column of its own),
 /// and hashes that body: an unchanged entry hashes the same in every run.
@@ -20,29 +19,6 @@ pub fn prepare(mut user: User) -> PreparedUser {
         hash,
         source_hash: None,
     }
-}
-
-/// Keeps the first user of each username in a batch; the others are failed
-/// entries with their DN (two directory entries must not become one account).
-pub fn drop_duplicate_usernames(
-    batch: Vec<PreparedUser>,
-    counts: &mut SyncCounts,
-    errors: &mut Vec<SyncError>,
-) -> Vec<PreparedUser> {
-    let mut names = HashSet::with_capacity(batch.len());
-    let mut kept = Vec::with_capacity(batch.len());
-    for p in batch {
-        if names.insert(p.username.to_lowercase()) {
-            kept.push(p);
-        } else {
-            counts.failed += 1;
-            if errors.len() < MAX_SAMPLES {
-                errors
-                    .push(SyncError { dn: p.ldap_dn.clone(), message: format!("duplicate username '{}'", p.username) });
-            }
-        }
-    }
-    kept
 }
 
 /// How a run reads the directory.
@@ -252,20 +228,6 @@ mod tests {
         let mut changed = user("a", "1");
         changed.email = Some("x@y".into());
         assert_ne!(prepare(changed).hash, a.hash);
-    }
-
-    #[test]
-    fn duplicate_usernames_fail_with_their_dn() {
-        let mut counts = SyncCounts::default();
-        let mut errors = Vec::new();
-        let kept = drop_duplicate_usernames(
-            vec![prepare(user("a", "1")), prepare(user("A", "2")), prepare(user("b", "3"))],
-            &mut counts,
-            &mut errors,
-        );
-        assert_eq!(kept.iter().map(|p| p.ldap_uuid.as_str()).collect::<Vec<_>>(), ["1", "3"]);
-        assert_eq!(counts.failed, 1);
-        assert_eq!(errors[0].dn, "uid=A");
     }
 
     #[test]
