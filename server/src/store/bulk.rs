@@ -124,6 +124,16 @@ impl Bulk {
         })
     }
 
+    /// Gives back most of the page cache (kept for the users' indexes) once
+    /// the users are written: the groups that follow can be huge, and by
+    /// then the cache is full (the removal check alone reads the whole
+    /// primary-key index). Their member rows are written in key order and
+    /// need few pages at a time.
+    pub fn shrink_cache(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("PRAGMA cache_size = -4096;")?;
+        Ok(())
+    }
+
     fn begin(&mut self) -> Result<(), StoreError> {
         if self.open_since.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -194,7 +204,7 @@ impl Bulk {
     /// new users inserted, changed ones updated, unchanged ones (same content
     /// hash) left untouched. The first `want_changes` changes are described.
     /// With `import` (the repository had no users when the run began) every
-    /// user is new: no lookups.
+    /// user is new: no lookups by UUID.
     ///
     /// A username belongs to one enabled user of a repository: a user that
     /// would take one another enabled user has (a new entry, a rename, a

@@ -894,7 +894,11 @@ impl<'a> Run<'a> {
             ));
         }
 
-        // What the users' read left free goes back before the groups' read.
+        // What the users' read left free goes back before the groups' read,
+        // with most of the writer's page cache.
+        if let Err(e) = blocking(|| self.db.shrink_cache()) {
+            tracing::debug!(error = %e, "page cache kept");
+        }
         crate::allocator::return_free_memory();
         if wants_groups {
             let cookie = match (method, previous_groups_cookie) {
