@@ -30,11 +30,12 @@ pub fn disable_transparent_huge_pages() {}
 /// of theirs would otherwise stay resident until some thread reclaims it).
 /// Only the calling thread's pages are collected (free pages of an idle
 /// thread stay resident until it allocates again), which is why each sync
-/// run writes on a thread of its own. With both, and group members no
-/// longer passed as one JSON array, a 1,000,000-user full sync and re-sync
-/// (groups of 200,000 members) peak at ~150-165 MB resident instead of
-/// ~215 (re-syncs reached 265). For after bursts: it walks the heap, too
-/// slow for a hot loop. Harmless where mimalloc is not the global allocator
+/// run writes on a thread of its own. With both, group members no longer
+/// passed as one JSON array, SQLite's frees trimmed too and the writer's
+/// page cache shrunk before the groups, a 1,000,000-user full sync and
+/// re-sync (groups of 200,000 members) peak at ~125 and ~105-135 MB
+/// resident instead of ~215 (re-syncs reached 265). For after bursts: it
+/// walks the heap, too slow for a hot loop. Harmless where mimalloc is not the global allocator
 /// (the tests).
 pub fn return_free_memory() {
     // SAFETY: mi_collect takes a flag and only touches mimalloc's own state.

@@ -6,7 +6,7 @@ mod common;
 use app::error::AppError;
 use app::model::{SyncMode, SyncRequest, SyncRun};
 use app::port::{Backend, UserQuery};
-use common::{env, repository, run, users, wait};
+use common::{env, repository, run, users, wait, Env};
 use dirbridge::service::ServicePort;
 use std::time::{Duration, Instant};
 
@@ -25,13 +25,20 @@ fn add_member(slapd: &devdir::Slapd, group: &str, n: usize) {
     slapd.modify(&ldif).expect("add member");
 }
 
-#[tokio::test]
-async fn full_sync_imports_updates_renames_and_removes_safely() {
-    let e = env(200).await;
+/// A slapd of `users` generated people and repository `corp` on it, read
+/// `page_size` entries a page.
+async fn corp(users: usize, page_size: u32) -> (Env, ServicePort) {
+    let e = env(users).await;
     let port = ServicePort(e.service.clone());
     let mut repo = repository(&e.slapd, "corp");
-    repo.sync.page_size = 50;
+    repo.sync.page_size = page_size;
     port.create_repository("default", repo).await.expect("created");
+    (e, port)
+}
+
+#[tokio::test]
+async fn full_sync_imports_updates_renames_and_removes_safely() {
+    let (e, port) = corp(200, 50).await;
 
     let first = sync(&port, "corp", false).await;
     assert_eq!(first.state, "succeeded", "{first:?}");
@@ -560,12 +567,8 @@ async fn unchanged_entries_are_skipped_by_fingerprint_until_the_mapping_or_the_s
 
 #[tokio::test]
 async fn a_username_another_user_has_fails_that_entry_in_any_page_until_the_holder_is_gone() {
-    let e = env(60).await;
-    let port = ServicePort(e.service.clone());
-    let mut repo = repository(&e.slapd, "corp");
     // Small pages: the two claimants are written in different batches.
-    repo.sync.page_size = 10;
-    port.create_repository("default", repo).await.expect("created");
+    let (e, port) = corp(60, 10).await;
     let holder_dn = devdir::ldif::user_dn(5);
     let name = devdir::ldif::username(5);
     let claimant_dn = format!("uid={},ou=People,{}", name.to_uppercase(), devdir::ldif::BASE_DN);
