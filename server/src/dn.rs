@@ -74,6 +74,10 @@ impl Dn {
 /// Normalises a DN string for comparison; unparsable DNs compare as their
 /// lower-cased text.
 pub fn normalize(dn: &str) -> String {
+    normalize_plain(dn).unwrap_or_else(|| normalize_general(dn))
+}
+
+fn normalize_general(dn: &str) -> String {
     match Dn::parse(dn) {
         Ok(parsed) => parsed
             .normalized()
@@ -83,6 +87,39 @@ pub fn normalize(dn: &str) -> String {
             .join(","),
         Err(_) => dn.trim().to_lowercase(),
     }
+}
+
+/// [`normalize`] for the DNs directories send for nearly every member value:
+/// ASCII, one AVA per RDN, no escapes, quotes or hex values. A group of
+/// 100,000 members is normalised member by member, and the general parser
+/// (chars, an `Ava` per RDN, joins) cost ~17,000 instructions a DN. None
+/// when the DN needs the general parser; the same result otherwise.
+fn normalize_plain(dn: &str) -> Option<String> {
+    let s = dn.trim();
+    let plain =
+        |b: u8| (b.is_ascii_graphic() || b == b' ') && !matches!(b, b'\\' | b'"' | b'+' | b'#' | b';' | b'<' | b'>');
+    if s.is_empty() || !s.bytes().all(plain) {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    for rdn in s.split(',') {
+        let (attr, value) = rdn.split_once('=')?;
+        let attr = attr.trim_matches(' ');
+        if value.contains('=') || !attr.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+            return None;
+        }
+        if !is_attribute_type(attr) {
+            return None;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(attr);
+        out.push('=');
+        out.push_str(value.trim_matches(' '));
+    }
+    out.make_ascii_lowercase();
+    Some(out)
 }
 
 /// True when `dn` equals `ancestor` or lies below it (both as strings).
@@ -222,6 +259,38 @@ mod tests {
         for bad in ["dc=example,", "=x", "dc", "dc=a,,dc=b", "cn=a\"b", r"cn=a\zz", "c n=x", "cn=x,dc=y<", "#=1"] {
             assert!(Dn::parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    /// Every DN built from these pieces that the fast path takes must come
+    /// out as the general parser has it (checked to fail when the fast path
+    /// keeps a value's spaces or skips the attribute-type check).
+    #[test]
+    fn plain_dns_normalise_as_the_general_parser_has_them() {
+        let attrs = ["cn", "CN", " uid ", "ou", "DC", "1.2.840.113556", "c n", "", "o-x", "9x", "c_n"];
+        let values = ["John", "  Doe ", "a b", "x=y", "", "Jürgen", r"a\,b", "#04", "a+b", "q\"", "a<b", "A.B-C_d@e"];
+        let separators = [",", ", ", " ,", ";", ",,"];
+        let mut fast = 0;
+        for a1 in attrs {
+            for v1 in values {
+                for sep in separators {
+                    for (a2, v2) in [("dc", "Example"), ("OU", " People "), ("cn", "x=y")] {
+                        for dn in [
+                            format!("{a1}={v1}{sep}{a2}={v2}"),
+                            format!(" {a1}={v1}{sep}{a2}={v2},"),
+                            format!("{a1}={v1}"),
+                        ] {
+                            if let Some(plain) = normalize_plain(&dn) {
+                                fast += 1;
+                                assert_eq!(plain, normalize_general(&dn), "{dn:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // The pieces reach the fast path often enough to mean something.
+        assert!(fast > 300, "{fast}");
+        assert_eq!(normalize("UID=Anna , OU=People,DC=example, dc=org"), "uid=anna,ou=people,dc=example,dc=org");
     }
 
     #[test]

@@ -543,6 +543,14 @@ impl Backend for ServicePort {
             return Err(AppError::bad_request("the user id is empty"));
         }
         let stored = self.get_user(tenant, user_id).await?;
+        // One writer of a repository's users at a time: the run re-reads this
+        // entry anyway, and an import trusts that only it adds usernames.
+        if self.0.sync.is_running(tenant, &stored.repository_id) {
+            return Err(AppError::conflict(format!(
+                "a sync of repository '{}' is running and re-reads this user; try again when it has ended",
+                stored.repository_id
+            )));
+        }
         let row = self.0.load_row(tenant, &stored.repository_id).await?;
         let repo = self.0.repository_of(tenant, &row)?;
         let secrets = Secrets { bind_password: self.0.open_secrets(tenant, &row)?.bind_password };

@@ -123,6 +123,7 @@ async fn a_failed_run_removes_nobody_and_the_next_one_completes() {
     let first = sync(&port, "flaky", false).await;
     assert_eq!((first.state.as_str(), first.counts.added), ("succeeded", 3001));
 
+    let someone = users(&port, "").await.users[0].id.clone();
     // Stop the directory in the middle of the next run.
     let run = port.start_sync("default", "flaky", SyncRequest::default()).await.expect("starts");
     let second = port.start_sync("default", "flaky", SyncRequest::default()).await;
@@ -135,6 +136,9 @@ async fn a_failed_run_removes_nobody_and_the_next_one_completes() {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    // Nor does a single user's re-sync write beside the run.
+    let resync = port.resync_user("default", &someone).await;
+    assert!(matches!(&resync, Err(AppError::Conflict { message }) if message.contains("running")), "{resync:?}");
     e.slapd.stop();
     let failed = wait(&port, "flaky", &run).await;
     assert_eq!(failed.state, "failed", "{failed:?}");

@@ -37,7 +37,7 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(u64, Vec<Group>), StoreError> {
-        let (total, rows) = self.list_page(GROUP_COLUMNS, "lower(t.name)", filter, offset, limit).await?;
+        let (total, rows) = self.list_page(GROUP_COLUMNS, "lower(t.name)", filter, None, offset, limit).await?;
         let groups = rows.iter().map(group_of).collect();
         Ok((total, groups))
     }

@@ -349,36 +349,103 @@ pub struct ListFilter<'a> {
     pub search: Option<&'a str>,
 }
 
+/// Most repositories a listing merges range by range; a tenant with more is
+/// listed in one sorted pass (SQLite allows 500 arms in a compound select).
+const MAX_MERGED_REPOSITORIES: usize = 400;
+
 impl Store {
     /// One page of a listing and the total: `select` (a query over a table
     /// aliased `t`) filtered, ordered by `name` (an indexed expression such as
-    /// `lower(t.username)`), with a prefix search as a range on it.
+    /// `lower(t.username)`), with a prefix search as a range on it. With
+    /// `repositories`, a tenant-wide listing is one range per repository,
+    /// merged in name order (see [`push_listing`]).
     async fn list_page(
         &self,
         select: &str,
         name: &str,
         filter: ListFilter<'_>,
+        repositories: Option<&[String]>,
         offset: i64,
         limit: i64,
     ) -> Result<(u64, Vec<sqlx::sqlite::SqliteRow>), StoreError> {
-        let from = select.rsplit_once(" FROM ").map(|(_, f)| f).unwrap_or(select);
-        let mut count = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("SELECT COUNT(*) FROM {from}"));
-        let mut page = sqlx::QueryBuilder::<sqlx::Sqlite>::new(select);
-        for q in [&mut count, &mut page] {
-            q.push(" WHERE t.tenant = ").push_bind(filter.tenant.to_string());
-            if let Some(r) = filter.repository_id {
-                q.push(" AND t.repository_id = ").push_bind(r.to_string());
-            }
-            if let Some(s) = filter.search.filter(|s| !s.is_empty()) {
-                // SQLite's lower() folds ASCII only: fold the prefix the same way.
-                let prefix = s.to_ascii_lowercase();
-                let end = format!("{prefix}\u{10FFFF}");
-                q.push(format!(" AND {name} >= ")).push_bind(prefix).push(format!(" AND {name} < ")).push_bind(end);
-            }
-        }
+        let mut count = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+        push_listing(&mut count, Listing::Count, select, name, &filter, repositories);
         let total: i64 = count.build().fetch_one(&self.pool).await?.get(0);
-        page.push(format!(" ORDER BY {name} LIMIT ")).push_bind(limit).push(" OFFSET ").push_bind(offset);
+        let mut page = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+        push_listing(&mut page, Listing::Page { offset, limit }, select, name, &filter, repositories);
         Ok((total as u64, page.build().fetch_all(&self.pool).await?))
+    }
+
+    /// The ids of a tenant's repositories, when a listing can merge them.
+    async fn repositories_to_merge(&self, filter: &ListFilter<'_>) -> Result<Option<Vec<String>>, StoreError> {
+        if filter.repository_id.is_some() {
+            return Ok(None);
+        }
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM repositories WHERE tenant = ? ORDER BY id")
+            .bind(filter.tenant)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((ids.len() <= MAX_MERGED_REPOSITORIES).then_some(ids))
+    }
+}
+
+enum Listing {
+    Count,
+    Page { offset: i64, limit: i64 },
+}
+
+/// Pushes a listing's count or page. Each arm is one index range
+/// (tenant, [repository,] name prefix); with `repositories` there is one arm
+/// per repository and SQLite merges them in name order (a compound select
+/// ordered by a column its arms deliver in order: no sort), so a users table
+/// needs no tenant-wide username index: one index fewer to update for every
+/// user a sync writes.
+fn push_listing(
+    q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>,
+    listing: Listing,
+    select: &str,
+    name: &str,
+    filter: &ListFilter<'_>,
+    repositories: Option<&[String]>,
+) {
+    let arms: Vec<Option<&str>> = match repositories {
+        Some(ids) => ids.iter().map(|id| Some(id.as_str())).collect(),
+        None => vec![filter.repository_id],
+    };
+    let (columns, from) = select.rsplit_once(" FROM ").unwrap_or((select, ""));
+    if arms.is_empty() {
+        // A tenant without repositories: an arm that matches nothing.
+        q.push(match listing {
+            Listing::Count => "SELECT 0",
+            Listing::Page { .. } => "SELECT 1 WHERE 0",
+        });
+        return;
+    }
+    if matches!(listing, Listing::Count) {
+        q.push("SELECT 0");
+    }
+    for (i, repository) in arms.into_iter().enumerate() {
+        match listing {
+            Listing::Count => q.push(format!(" + (SELECT COUNT(*) FROM {from}")),
+            Listing::Page { .. } if i == 0 => q.push(format!("{columns}, {name} AS sort_key FROM {from}")),
+            Listing::Page { .. } => q.push(format!(" UNION ALL {columns}, {name} FROM {from}")),
+        };
+        q.push(" WHERE t.tenant = ").push_bind(filter.tenant.to_string());
+        if let Some(r) = repository {
+            q.push(" AND t.repository_id = ").push_bind(r.to_string());
+        }
+        if let Some(s) = filter.search.filter(|s| !s.is_empty()) {
+            // SQLite's lower() folds ASCII only: fold the prefix the same way.
+            let prefix = s.to_ascii_lowercase();
+            let end = format!("{prefix}\u{10FFFF}");
+            q.push(format!(" AND {name} >= ")).push_bind(prefix).push(format!(" AND {name} < ")).push_bind(end);
+        }
+        if matches!(listing, Listing::Count) {
+            q.push(")");
+        }
+    }
+    if let Listing::Page { offset, limit } = listing {
+        q.push(" ORDER BY sort_key LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
     }
 }
 

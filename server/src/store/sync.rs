@@ -214,8 +214,9 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(u64, Vec<User>), StoreError> {
+        let repositories = self.repositories_to_merge(&filter).await?;
         let (total, rows) =
-            self.list_page("SELECT body, synced_at FROM users t", "lower(t.username)", filter, offset, limit).await?;
+            self.list_page(USER_COLUMNS, "lower(t.username)", filter, repositories.as_deref(), offset, limit).await?;
         let users = rows.iter().filter_map(user_of).collect();
         Ok((total, users))
     }
@@ -267,6 +268,8 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 }
+
+const USER_COLUMNS: &str = "SELECT body, synced_at FROM users t";
 
 /// A stored user: its body, and when it was last written.
 fn user_of(r: &sqlx::sqlite::SqliteRow) -> Option<User> {
@@ -327,35 +330,87 @@ fn run_of(r: &sqlx::sqlite::SqliteRow) -> SyncRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{push_listing, Listing};
 
-    /// The users list must stay an index range on a million users: no scan
-    /// of the users table and no sort, with or without a search and a
-    /// repository filter.
+    /// The users list must stay index ranges on a million users: no scan of
+    /// the users table and no sort, with or without a search and a
+    /// repository filter, for one repository or merged over several.
     #[tokio::test]
     async fn user_listing_and_search_use_indexes() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_file(&dir.path().join("t.db")).await.expect("store");
-        let queries = [
-            "SELECT body FROM users t WHERE t.tenant = 'd' ORDER BY lower(t.username) LIMIT 25",
-            "SELECT body FROM users t WHERE t.tenant = 'd' AND lower(t.username) >= 'ab' AND lower(t.username) < 'ab\u{10FFFF}' ORDER BY lower(t.username) LIMIT 25",
-            "SELECT body FROM users t WHERE t.tenant = 'd' AND t.repository_id = 'r' AND lower(t.username) >= 'ab' AND lower(t.username) < 'ab\u{10FFFF}' ORDER BY lower(t.username) LIMIT 25",
-            "SELECT COUNT(*) FROM users t WHERE t.tenant = 'd' AND lower(t.username) >= 'ab' AND lower(t.username) < 'ab\u{10FFFF}'",
-        ];
-        for q in queries {
-            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {q}"))
-                .fetch_all(store.pool())
-                .await
-                .expect("plan")
-                .iter()
-                .map(|r| r.get::<String, _>(3))
-                .collect();
-            let text = plan.join(" | ");
-            assert!(
-                text.contains("USING INDEX users_by") || text.contains("USING COVERING INDEX users_by"),
-                "{q}: {text}"
-            );
-            assert!(!text.contains("TEMP B-TREE"), "{q} sorts: {text}");
+        let repositories = ["a".to_string(), "b".to_string(), "c".to_string()];
+        for (repository_id, search, merged) in [
+            (None, None, &repositories[..1]),
+            (None, Some("Ab"), &repositories[..]),
+            (None, None, &repositories[..]),
+            (Some("r"), Some("ab"), &[][..]),
+            (Some("r"), None, &[][..]),
+        ] {
+            let filter = ListFilter { tenant: "d", repository_id, search };
+            let merge = repository_id.is_none().then_some(merged);
+            for (listing, index) in [
+                // A count may take whichever index is smallest.
+                (Listing::Count, if search.is_some() { "users_by_repository_username" } else { "users_" }),
+                (Listing::Page { offset: 25, limit: 25 }, "users_by_repository_username"),
+            ] {
+                let mut q = sqlx::QueryBuilder::new("EXPLAIN QUERY PLAN ");
+                push_listing(&mut q, listing, USER_COLUMNS, "lower(t.username)", &filter, merge);
+                let sql = q.sql().to_string();
+                let plan: Vec<String> = q
+                    .build()
+                    .fetch_all(store.pool())
+                    .await
+                    .expect("plan")
+                    .iter()
+                    .map(|r| r.get::<String, _>(3))
+                    .collect();
+                let text = plan.join(" | ");
+                let ranges = plan.iter().filter(|p| p.starts_with("SEARCH t USING") && p.contains(index)).count();
+                assert_eq!(ranges, merge.map_or(1, <[String]>::len), "{sql}: {text}");
+                assert!(!text.contains("TEMP B-TREE") && !text.contains("SCAN t"), "{sql}: {text}");
+            }
         }
+    }
+
+    /// A listing merged over repositories reads like one sorted listing.
+    #[tokio::test]
+    async fn a_tenant_listing_merges_its_repositories_in_name_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_file(&dir.path().join("t.db")).await.expect("store");
+        for (repo, name) in [("a", "Carol"), ("b", "alice"), ("a", "bob"), ("c", "Alan"), ("b", "dave"), ("c", "bea")] {
+            sqlx::query("INSERT INTO users (tenant, repository_id, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at) VALUES ('default', ?, ?, ?, '', 1, ?, x'00', 'now')")
+                .bind(repo)
+                .bind(name)
+                .bind(name)
+                .bind(serde_json::json!({"id": format!("{repo}:{name}"), "repositoryId": repo, "username": name, "enabled": true, "emailVerified": false, "admin": false, "ldapDn": "", "ldapUuid": name}).to_string())
+                .execute(store.pool())
+                .await
+                .expect("user");
+        }
+        for repo in ["a", "b", "c"] {
+            sqlx::query("INSERT INTO repositories (tenant, id, body, version, created, changed) VALUES ('default', ?, '{}', 1, 'now', 'now')")
+                .bind(repo)
+                .execute(store.pool())
+                .await
+                .expect("repository");
+        }
+        let list = |search: Option<&'static str>, offset: i64, limit: i64| {
+            let store = store.clone();
+            async move {
+                let filter = ListFilter { tenant: "default", repository_id: None, search };
+                let (total, users) = store.list_users(filter, offset, limit).await.expect("list");
+                (total, users.into_iter().map(|u| u.username).collect::<Vec<_>>())
+            }
+        };
+        assert_eq!(
+            list(None, 0, 10).await,
+            (6, vec!["Alan", "alice", "bea", "bob", "Carol", "dave"].into_iter().map(String::from).collect())
+        );
+        assert_eq!(list(None, 2, 3).await, (6, vec!["bea".to_string(), "bob".into(), "Carol".into()]));
+        assert_eq!(list(Some("B"), 0, 10).await, (2, vec!["bea".to_string(), "bob".into()]));
+        assert_eq!(list(Some("al"), 1, 10).await, (2, vec!["alice".to_string()]));
+        assert_eq!(list(Some("z"), 0, 10).await, (0, vec![]));
     }
 
     /// A sync's per-entry queries: a UUID lookup is one primary-key probe
