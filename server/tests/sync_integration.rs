@@ -373,7 +373,7 @@ async fn groups_sync_in_every_membership_style_with_nesting() {
     let db = rusqlite::Connection::open(e.data.path().join("dirbridge.db")).expect("store");
     let (orphans, kept): (i64, i64) = db
         .query_row(
-            "SELECT count(*) FILTER (WHERE g.ldap_uuid IS NULL), count(g.ldap_uuid) FROM group_members m LEFT JOIN groups g ON g.tenant = m.tenant AND g.repository_id = m.repository_id AND g.ldap_uuid = m.group_uuid",
+            "SELECT count(*) FILTER (WHERE g.ldap_uuid IS NULL), count(g.ldap_uuid) FROM group_members m LEFT JOIN groups g ON g.id = m.group_id",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

@@ -511,46 +511,61 @@ impl Bulk {
         self.rows_since_commit += groups.iter().map(|g| 1 + g.member_keys.len()).sum::<usize>();
         let tx = &self.conn;
         {
-            let mut hash_of = tx.prepare_cached(
-                "SELECT content_hash, source_hash IS ?4 FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+            let mut stored_of = tx.prepare_cached(
+                "SELECT id, content_hash, source_hash IS ?4 FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
             )?;
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO groups (tenant, repository_id, ldap_uuid, name, ldap_dn, dn_key, content_hash, synced_at, source_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET name = excluded.name, ldap_dn = excluded.ldap_dn, dn_key = excluded.dn_key, content_hash = excluded.content_hash, synced_at = excluded.synced_at, source_hash = excluded.source_hash",
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO groups (tenant, repository_id, ldap_uuid, name, ldap_dn, dn_key, content_hash, synced_at, source_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
-            let mut refingerprint = tx.prepare_cached(
-                "UPDATE groups SET source_hash = ?4 WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+            let mut update = tx.prepare_cached(
+                "UPDATE groups SET name = ?2, ldap_dn = ?3, dn_key = ?4, content_hash = ?5, synced_at = ?6, source_hash = ?7 WHERE id = ?1",
             )?;
-            let mut clear = tx.prepare_cached(
-                "DELETE FROM group_members WHERE tenant = ?1 AND repository_id = ?2 AND group_uuid = ?3",
-            )?;
+            let mut refingerprint = tx.prepare_cached("UPDATE groups SET source_hash = ?2 WHERE id = ?1")?;
+            let mut clear = tx.prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?;
             // One prepared insert per member, in key order (the primary
             // key's): a group of hundreds of thousands of members is never
             // copied into a second form (a JSON array, which SQLite would
             // parse into a third).
-            let mut member = tx.prepare_cached(
-                "INSERT OR IGNORE INTO group_members (tenant, repository_id, group_uuid, member_key) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+            let mut member =
+                tx.prepare_cached("INSERT OR IGNORE INTO group_members (group_id, member_key) VALUES (?1, ?2)")?;
             for g in groups {
                 counts.seen += 1;
                 let source_hash = g.source_hash.as_ref().map(|h| h.as_slice());
-                let existing: Option<(Vec<u8>, bool)> = hash_of
-                    .query_row(params![tenant, repo, g.uuid, source_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                let stored: Option<(i64, Vec<u8>, bool)> = stored_of
+                    .query_row(params![tenant, repo, g.uuid, source_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()?;
-                match existing {
-                    Some((h, same_source)) if h == g.hash => {
+                let id = match stored {
+                    Some((id, h, same_source)) if h == g.hash => {
                         counts.unchanged += 1;
                         if !same_source && source_hash.is_some() {
-                            refingerprint.execute(params![tenant, repo, g.uuid, source_hash])?;
+                            refingerprint.execute(params![id, source_hash])?;
                         }
                         continue;
                     }
-                    Some(_) => counts.updated += 1,
-                    None => counts.added += 1,
-                }
-                upsert.execute(params![tenant, repo, g.uuid, g.name, g.dn, g.dn_key, g.hash, now, source_hash])?;
-                clear.execute(params![tenant, repo, g.uuid])?;
+                    Some((id, ..)) => {
+                        counts.updated += 1;
+                        update.execute(params![id, g.name, g.dn, g.dn_key, g.hash, now, source_hash])?;
+                        clear.execute([id])?;
+                        id
+                    }
+                    None => {
+                        counts.added += 1;
+                        insert.execute(params![
+                            tenant,
+                            repo,
+                            g.uuid,
+                            g.name,
+                            g.dn,
+                            g.dn_key,
+                            g.hash,
+                            now,
+                            source_hash
+                        ])?;
+                        tx.last_insert_rowid()
+                    }
+                };
                 for key in &g.member_keys {
-                    member.execute(params![tenant, repo, g.uuid, key])?;
+                    member.execute(params![id, key])?;
                 }
             }
         }
@@ -583,21 +598,18 @@ impl Bulk {
         // The groups first (a few thousand rows), then their members by
         // primary key: a delete driven from group_members would scan every
         // membership of the repository (a million rows) on every run.
-        let removed: Vec<String> = {
-            let mut select = tx.prepare(&format!(
-                "SELECT ldap_uuid FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND {cond}"
-            ))?;
+        let removed: Vec<i64> = {
+            let mut select =
+                tx.prepare(&format!("SELECT id FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND {cond}"))?;
             let rows = select.query_map(params![tenant, repo], |r| r.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
-        let mut members = tx
-            .prepare_cached("DELETE FROM group_members WHERE tenant = ?1 AND repository_id = ?2 AND group_uuid = ?3")?;
-        let mut group =
-            tx.prepare_cached("DELETE FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3")?;
+        let mut members = tx.prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?;
+        let mut group = tx.prepare_cached("DELETE FROM groups WHERE id = ?1")?;
         let mut n = 0;
-        for uuid in &removed {
-            members.execute(params![tenant, repo, uuid])?;
-            n += group.execute(params![tenant, repo, uuid])?;
+        for id in &removed {
+            members.execute([id])?;
+            n += group.execute([id])?;
         }
         drop((members, group));
         self.commit()?;
@@ -685,7 +697,7 @@ mod tests {
         let mut stored: Vec<String> = bulk
             .conn
             .prepare(
-                "SELECT member_key FROM group_members WHERE tenant = 't' AND repository_id = 'r' AND group_uuid = 'g1'",
+                "SELECT member_key FROM group_members m JOIN groups g ON g.id = m.group_id WHERE g.tenant = 't' AND g.repository_id = 'r' AND g.ldap_uuid = 'g1'",
             )
             .expect("query")
             .query_map([], |r| r.get(0))

@@ -50,22 +50,8 @@ impl Store {
         repository_id: &str,
         keys: &[String],
     ) -> Result<Vec<Membership>, StoreError> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "WITH RECURSIVE member_of(group_uuid, depth) AS (SELECT group_uuid, 0 FROM group_members WHERE tenant = ",
-        );
-        q.push_bind(tenant).push(" AND repository_id = ").push_bind(repository_id).push(" AND member_key IN (");
-        let mut sep = q.separated(", ");
-        for k in keys {
-            sep.push_bind(k);
-        }
-        q.push(") UNION SELECT gm.group_uuid, m.depth + 1 FROM member_of m JOIN groups g ON g.tenant = ");
-        q.push_bind(tenant).push(" AND g.repository_id = ").push_bind(repository_id);
-        q.push(" AND g.ldap_uuid = m.group_uuid JOIN group_members gm ON gm.tenant = ");
-        q.push_bind(tenant).push(" AND gm.repository_id = ").push_bind(repository_id);
-        q.push(" AND gm.member_key = g.dn_key WHERE m.depth < ").push_bind(MAX_NESTING);
-        q.push(") SELECT g.name, g.ldap_dn, MIN(m.depth) FROM member_of m JOIN groups g ON g.tenant = ");
-        q.push_bind(tenant).push(" AND g.repository_id = ").push_bind(repository_id);
-        q.push(" AND g.ldap_uuid = m.group_uuid GROUP BY g.ldap_uuid ORDER BY MIN(m.depth), g.name");
+        let mut q = QueryBuilder::new("");
+        push_memberships(&mut q, tenant, repository_id, keys);
         Ok(q.build()
             .fetch_all(&self.pool)
             .await?
@@ -75,7 +61,32 @@ impl Store {
     }
 }
 
-const GROUP_COLUMNS: &str = "SELECT t.repository_id, t.ldap_uuid, t.name, t.ldap_dn, t.synced_at, (SELECT COUNT(*) FROM group_members gm WHERE gm.tenant = t.tenant AND gm.repository_id = t.repository_id AND gm.group_uuid = t.ldap_uuid) FROM groups t";
+/// Pushes the recursive memberships query of [`Store::memberships`].
+fn push_memberships<'a>(q: &mut QueryBuilder<'a, Sqlite>, tenant: &'a str, repository_id: &'a str, keys: &'a [String]) {
+    // Member rows carry only the group's id: each step keeps the groups
+    // of this tenant and repository (another repository of the same
+    // directory has the same member keys). CROSS JOIN fixes the join
+    // order: from the member keys to the groups, never a walk of all the
+    // repository's groups probing each.
+    q.push(
+            "WITH RECURSIVE member_of(group_id, depth) AS (SELECT g.id, 0 FROM group_members gm CROSS JOIN groups g ON g.id = gm.group_id WHERE gm.member_key IN (",
+        );
+    let mut sep = q.separated(", ");
+    for k in keys {
+        sep.push_bind(k);
+    }
+    q.push(") AND g.tenant = ").push_bind(tenant).push(" AND g.repository_id = ").push_bind(repository_id);
+    q.push(" UNION SELECT parent.id, m.depth + 1 FROM member_of m CROSS JOIN groups g ON g.id = m.group_id");
+    q.push(
+        " CROSS JOIN group_members gm ON gm.member_key = g.dn_key CROSS JOIN groups parent ON parent.id = gm.group_id",
+    );
+    q.push(" WHERE parent.tenant = ").push_bind(tenant).push(" AND parent.repository_id = ").push_bind(repository_id);
+    q.push(" AND m.depth < ").push_bind(MAX_NESTING);
+    q.push(") SELECT g.name, g.ldap_dn, MIN(m.depth) FROM member_of m CROSS JOIN groups g ON g.id = m.group_id");
+    q.push(" GROUP BY m.group_id ORDER BY MIN(m.depth), g.name");
+}
+
+const GROUP_COLUMNS: &str = "SELECT t.repository_id, t.ldap_uuid, t.name, t.ldap_dn, t.synced_at, (SELECT COUNT(*) FROM group_members gm WHERE gm.group_id = t.id) FROM groups t";
 
 fn group_of(r: &sqlx::sqlite::SqliteRow) -> Group {
     let repository_id: String = r.get(0);
@@ -88,5 +99,77 @@ fn group_of(r: &sqlx::sqlite::SqliteRow) -> Group {
         ldap_dn: r.get(3),
         synced_at: r.get(4),
         member_count: r.get::<i64, _>(5) as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user's groups are found from its member keys, on a million users
+    /// and thousands of groups: index seeks from the keys, never a walk of
+    /// the repository's groups.
+    #[tokio::test]
+    async fn memberships_start_from_the_member_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_file(&dir.path().join("t.db")).await.expect("store");
+        let keys = ["uid=a".to_string(), "a".to_string()];
+        let mut q = QueryBuilder::new("EXPLAIN QUERY PLAN ");
+        push_memberships(&mut q, "t", "r", &keys);
+        let plan: Vec<String> =
+            q.build().fetch_all(store.pool()).await.expect("plan").iter().map(|r| r.get::<String, _>(3)).collect();
+        let text = plan.join(" | ");
+        assert!(text.contains("SEARCH gm USING COVERING INDEX group_members_by_member (member_key=?)"), "{text}");
+        assert!(!text.contains("groups_by_") && !text.contains("SCAN g"), "{text}");
+    }
+    /// Migration 0007 moves a store's groups and memberships to integer group
+    /// ids without losing or mixing up any (run here on a store built with
+    /// the migrations before it).
+    #[tokio::test]
+    async fn integer_group_keys_keep_every_membership() {
+        let pool =
+            sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await.expect("pool");
+        for sql in [
+            include_str!("../../migrations/0001_init.sql"),
+            include_str!("../../migrations/0002_sync.sql"),
+            include_str!("../../migrations/0003_changed_sync_groups.sql"),
+            include_str!("../../migrations/0004_username_search.sql"),
+            include_str!("../../migrations/0005_source_hash.sql"),
+            include_str!("../../migrations/0006_one_username_index.sql"),
+        ] {
+            sqlx::raw_sql(sql).execute(&pool).await.expect("earlier migration");
+        }
+        sqlx::raw_sql(
+            "INSERT INTO groups (tenant, repository_id, ldap_uuid, name, ldap_dn, dn_key, content_hash, synced_at, source_hash) VALUES
+                ('t', 'a', 'g1', 'Ops', 'cn=Ops', 'cn=ops', x'01', 'now', x'02'),
+                ('t', 'b', 'g1', 'Ops B', 'cn=Ops', 'cn=ops', x'03', 'now', NULL),
+                ('t', 'a', 'g2', 'All', 'cn=All', 'cn=all', x'04', 'now', NULL);
+             INSERT INTO group_members (tenant, repository_id, group_uuid, member_key) VALUES
+                ('t', 'a', 'g1', 'uid=x'), ('t', 'a', 'g1', 'uid=y'), ('t', 'b', 'g1', 'uid=z'),
+                ('t', 'a', 'g2', 'cn=ops'), ('t', 'a', 'gone', 'uid=orphan');",
+        )
+        .execute(&pool)
+        .await
+        .expect("old rows");
+        sqlx::raw_sql(include_str!("../../migrations/0007_integer_group_keys.sql"))
+            .execute(&pool)
+            .await
+            .expect("migration 0007");
+        let members: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT g.repository_id, g.ldap_uuid, g.name, m.member_key FROM group_members m JOIN groups g ON g.id = m.group_id ORDER BY 1, 2, 4",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("members");
+        let want = [
+            ("a", "g1", "Ops", "uid=x"),
+            ("a", "g1", "Ops", "uid=y"),
+            ("a", "g2", "All", "cn=ops"),
+            ("b", "g1", "Ops B", "uid=z"),
+        ];
+        assert_eq!(members, want.map(|(r, g, n, k)| (r.into(), g.into(), n.into(), k.into())));
+        let kept: (i64, Option<Vec<u8>>) =
+            sqlx::query_as("SELECT count(*), max(source_hash) FROM groups").fetch_one(&pool).await.expect("groups");
+        assert_eq!(kept, (3, Some(vec![2])));
     }
 }

@@ -286,7 +286,14 @@ impl Store {
 
     pub async fn delete_repository_row(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["group_members", "groups", "sync_state", "schedule_state"] {
+        sqlx::query(
+            "DELETE FROM group_members WHERE group_id IN (SELECT id FROM groups WHERE tenant = ? AND repository_id = ?)",
+        )
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        for table in ["groups", "sync_state", "schedule_state"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE tenant = ? AND repository_id = ?"))
                 .bind(tenant)
                 .bind(id)
