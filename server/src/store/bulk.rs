@@ -373,11 +373,19 @@ impl Bulk {
                 out.updated += 1;
                 if out.changes.len() < want_changes {
                     let old: Option<String> = body_of.query_row([rowid], |r| r.get(0)).optional()?;
+                    let columns = [
+                        ("username", username != p.username),
+                        ("ldapDn", ldap_dn != p.ldap_dn),
+                        ("enabled", was_enabled != p.enabled),
+                    ];
+                    let mut attributes: Vec<String> =
+                        columns.iter().filter(|(_, changed)| *changed).map(|(name, _)| name.to_string()).collect();
+                    attributes.extend(old.map(|o| changed_fields(&o, &p.body)).unwrap_or_default());
                     out.changes.push(SyncChange {
                         username: p.username.clone(),
                         ldap_dn: p.ldap_dn.clone(),
                         kind: "updated".into(),
-                        attributes: old.map(|o| changed_fields(&o, &p.body)).unwrap_or_default(),
+                        attributes,
                     });
                 }
                 if username == p.username && ldap_dn == p.ldap_dn {

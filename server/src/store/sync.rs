@@ -9,10 +9,87 @@ use sqlx::Row;
 /// Disables users (`?1` = now). The hashes are reset with the body, so a user
 /// that comes back in a later read is mapped and rewritten.
 pub(super) const DISABLE_USERS: &str =
-    "UPDATE users SET enabled = 0, body = json_set(body, '$.enabled', json('false')), content_hash = x'00', source_hash = NULL, synced_at = ?1";
+    "UPDATE users SET enabled = 0, content_hash = x'00', source_hash = NULL, synced_at = ?1";
 
 /// Errors and changes kept per run (the first ones).
 pub const MAX_SAMPLES: usize = 100;
+
+/// What a user row's `body` holds: the mapped fields the row has no column
+/// for, empty ones left out (a third of the whole user's JSON: less to
+/// serialize and hash on the reader, fewer pages for the writer). Bodies
+/// written before this form hold the whole user and read the same: the
+/// fields that are columns now are ignored, the columns win.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct UserBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub email_verified: bool,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: std::collections::BTreeMap<String, Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub required_actions: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub user_types: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub user_groups: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+/// The body fields that are row columns (in bodies of the whole user).
+const COLUMN_FIELDS: [&str; 7] = ["id", "repositoryId", "username", "ldapDn", "ldapUuid", "enabled", "syncedAt"];
+
+impl UserBody {
+    /// Moves the body's fields out of `user`, leaving its column fields.
+    pub fn take(user: &mut User) -> UserBody {
+        use std::mem::take;
+        UserBody {
+            email: take(&mut user.email),
+            first_name: take(&mut user.first_name),
+            last_name: take(&mut user.last_name),
+            display_name: take(&mut user.display_name),
+            email_verified: take(&mut user.email_verified),
+            attributes: take(&mut user.attributes),
+            required_actions: take(&mut user.required_actions),
+            admin: take(&mut user.admin),
+            roles: take(&mut user.roles),
+            user_types: take(&mut user.user_types),
+            user_groups: take(&mut user.user_groups),
+            groups: take(&mut user.groups),
+        }
+    }
+
+    /// The user of a row: `columns` with the body's fields.
+    pub fn into_user(self, columns: User) -> User {
+        User {
+            email: self.email,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            display_name: self.display_name,
+            email_verified: self.email_verified,
+            attributes: self.attributes,
+            required_actions: self.required_actions,
+            admin: self.admin,
+            roles: self.roles,
+            user_types: self.user_types,
+            user_groups: self.user_groups,
+            groups: self.groups,
+            ..columns
+        }
+    }
+}
 
 /// A user prepared for writing: the columns of its row, its JSON and a hash
 /// of it. Only these reach the writer thread; the mapped `User` is dropped
@@ -258,7 +335,7 @@ impl Store {
     }
 
     pub async fn get_user(&self, tenant: &str, repository_id: &str, ldap_uuid: &str) -> Result<User, StoreError> {
-        sqlx::query("SELECT body, synced_at FROM users WHERE tenant = ? AND repository_id = ? AND ldap_uuid = ?")
+        sqlx::query(&format!("{USER_COLUMNS} WHERE tenant = ? AND repository_id = ? AND ldap_uuid = ?"))
             .bind(tenant)
             .bind(repository_id)
             .bind(ldap_uuid)
@@ -269,37 +346,64 @@ impl Store {
     }
 }
 
-const USER_COLUMNS: &str = "SELECT body, synced_at FROM users t";
+const USER_COLUMNS: &str = "SELECT body, synced_at, repository_id, ldap_uuid, username, ldap_dn, enabled FROM users t";
 
-/// A stored user: its body, and when it was last written.
+/// A stored user (a row of [`USER_COLUMNS`]).
 fn user_of(r: &sqlx::sqlite::SqliteRow) -> Option<User> {
-    let mut user: User = serde_json::from_str(r.get::<&str, _>(0)).ok()?;
-    user.synced_at = Some(r.get(1));
-    Some(user)
+    let body: UserBody = serde_json::from_str(r.get::<&str, _>(0)).ok()?;
+    let repository_id: String = r.get(2);
+    let ldap_uuid: String = r.get(3);
+    Some(body.into_user(User {
+        id: format!("{repository_id}:{ldap_uuid}"),
+        repository_id,
+        ldap_uuid,
+        username: r.get(4),
+        ldap_dn: r.get(5),
+        enabled: r.get(6),
+        synced_at: Some(r.get(1)),
+        ..User::default()
+    }))
 }
 
-/// Top-level fields (and attribute names) whose values differ between two user bodies.
+/// Body fields (and attribute names) whose values differ between two user
+/// bodies. A field left out counts as empty, and the fields that are columns
+/// (in bodies of the whole user) are not compared: the writer compares the
+/// columns themselves.
 pub(super) fn changed_fields(old: &str, new: &str) -> Vec<String> {
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::from_str::<serde_json::Value>(old), serde_json::from_str::<serde_json::Value>(new))
     else {
         return Vec::new();
     };
+    let empty = serde_json::Value::Null;
+    let is_empty = |v: &serde_json::Value| match v {
+        serde_json::Value::Null | serde_json::Value::Bool(false) => true,
+        serde_json::Value::Array(items) => items.is_empty(),
+        serde_json::Value::Object(fields) => fields.is_empty(),
+        _ => false,
+    };
+    let same = |x: Option<&serde_json::Value>, y: Option<&serde_json::Value>| {
+        let (x, y) = (x.unwrap_or(&empty), y.unwrap_or(&empty));
+        x == y || (is_empty(x) && is_empty(y))
+    };
+    let mut names: Vec<&String> = b.keys().chain(a.keys()).filter(|k| !COLUMN_FIELDS.contains(&k.as_str())).collect();
+    names.sort();
+    names.dedup();
     let mut out = Vec::new();
-    for (k, v) in &b {
-        if k == "syncedAt" {
-            continue;
-        }
+    for k in names {
         if k == "attributes" {
-            let empty = serde_json::Map::new();
-            let old_attrs = a.get(k).and_then(|x| x.as_object()).unwrap_or(&empty);
-            let new_attrs = v.as_object().unwrap_or(&empty);
-            for name in old_attrs.keys().chain(new_attrs.keys()) {
-                if old_attrs.get(name) != new_attrs.get(name) && !out.contains(&format!("attributes.{name}")) {
+            let no_attributes = serde_json::Map::new();
+            let old_attrs = a.get(k).and_then(|x| x.as_object()).unwrap_or(&no_attributes);
+            let new_attrs = b.get(k).and_then(|x| x.as_object()).unwrap_or(&no_attributes);
+            let mut attrs: Vec<&String> = old_attrs.keys().chain(new_attrs.keys()).collect();
+            attrs.sort();
+            attrs.dedup();
+            for name in attrs {
+                if !same(old_attrs.get(name), new_attrs.get(name)) {
                     out.push(format!("attributes.{name}"));
                 }
             }
-        } else if a.get(k) != Some(v) {
+        } else if !same(a.get(k), b.get(k)) {
             out.push(k.clone());
         }
     }
@@ -444,8 +548,47 @@ mod tests {
 
     #[test]
     fn names_changed_fields_and_attributes() {
-        let old = r#"{"email":"a@x","enabled":true,"attributes":{"phone":["1"],"title":["x"]},"syncedAt":"1"}"#;
-        let new = r#"{"email":"b@x","enabled":true,"attributes":{"phone":["2"],"title":["x"]},"syncedAt":"2"}"#;
+        let old = r#"{"email":"a@x","attributes":{"phone":["1"],"title":["x"]}}"#;
+        let new = r#"{"email":"b@x","attributes":{"phone":["2"],"title":["x"]}}"#;
         assert_eq!(changed_fields(old, new), vec!["attributes.phone", "email"]);
+        // A field or attribute that went is a change too.
+        let gone = r#"{"attributes":{"title":["x"]}}"#;
+        assert_eq!(changed_fields(old, gone), vec!["attributes.phone", "email"]);
+        // A body of the whole user (as stored before) against the same user
+        // in the body form: the column fields and empty ones are no change.
+        let whole = r#"{"id":"r:u","repositoryId":"r","username":"a","enabled":true,"ldapDn":"uid=a","ldapUuid":"u","syncedAt":null,"email":"a@x","emailVerified":false,"admin":false,"roles":[],"groups":[],"attributes":{"phone":["1"],"title":["x"]}}"#;
+        assert_eq!(changed_fields(whole, old), Vec::<String>::new());
+        assert_eq!(changed_fields(whole, new), vec!["attributes.phone", "email"]);
+    }
+
+    /// A body holds what the columns do not, reads back into the same user,
+    /// and a body of the whole user (stored before) reads the same.
+    #[test]
+    fn a_user_goes_through_its_body_and_columns_unchanged() {
+        let user = User {
+            id: "r:u".into(),
+            repository_id: "r".into(),
+            ldap_uuid: "u".into(),
+            username: "anna".into(),
+            ldap_dn: "uid=anna,dc=x".into(),
+            enabled: true,
+            email: Some("anna@x".into()),
+            last_name: Some("Smith".into()),
+            attributes: [("phone".to_string(), vec!["1".to_string(), "2".into()])].into(),
+            admin: true,
+            groups: vec!["cn=ops,dc=x".into()],
+            synced_at: Some("now".into()),
+            ..User::default()
+        };
+        let mut columns = user.clone();
+        let body = serde_json::to_string(&UserBody::take(&mut columns)).expect("body");
+        for field in ["anna\"", "uid=anna", "\"r:u\"", "enabled", "synced", "firstName", "roles", "emailVerified"] {
+            assert!(!body.contains(field), "{field} in {body}");
+        }
+        let back = serde_json::from_str::<UserBody>(&body).expect("read").into_user(columns.clone());
+        assert_eq!(back, user);
+        let whole = serde_json::to_string(&User { synced_at: None, ..user.clone() }).expect("whole");
+        let back = serde_json::from_str::<UserBody>(&whole).expect("read whole").into_user(columns);
+        assert_eq!(back, user);
     }
 }

@@ -1,15 +1,22 @@
 //! Pure decisions of a sync run, unit-tested without a directory.
 
-use crate::store::sync::{PreparedUser, SyncState};
+use crate::store::sync::{PreparedUser, SyncState, UserBody};
 use app::model::{SyncMode, User};
 use sha2::{Digest, Sha256};
 
-/// Serialises a user once, without `syncedAt` (it has a column of its own),
-/// and hashes that body: an unchanged entry hashes the same in every run.
+/// Serialises a user's body once (the fields without a column; see
+/// [`UserBody`]) and hashes it with the columns: an unchanged entry hashes
+/// the same in every run, whatever the sync time.
 pub fn prepare(mut user: User) -> PreparedUser {
-    user.synced_at = None;
-    let body = serde_json::to_string(&user).unwrap_or_default();
-    let hash = Sha256::digest(body.as_bytes()).to_vec();
+    let body = serde_json::to_string(&UserBody::take(&mut user)).unwrap_or_default();
+    // The columns too: a rename or a disabled account changes no body field.
+    let mut hasher = Sha256::new();
+    hasher.update(body.as_bytes());
+    for column in [user.username.as_bytes(), user.ldap_dn.as_bytes(), &[u8::from(user.enabled)]] {
+        hasher.update([0]);
+        hasher.update(column);
+    }
+    let hash = hasher.finalize().to_vec();
     PreparedUser {
         ldap_uuid: user.ldap_uuid,
         username: user.username,
@@ -228,6 +235,10 @@ mod tests {
         let mut changed = user("a", "1");
         changed.email = Some("x@y".into());
         assert_ne!(prepare(changed).hash, a.hash);
+        // A rename or a disabled account changes no body field, but the hash.
+        assert_ne!(prepare(user("b", "1")).hash, a.hash);
+        assert_ne!(prepare(User { ldap_dn: "uid=a,ou=moved".into(), ..user("a", "1") }).hash, a.hash);
+        assert_ne!(prepare(User { enabled: true, ..user("a", "1") }).hash, a.hash);
     }
 
     #[test]
