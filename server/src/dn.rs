@@ -124,6 +124,16 @@ fn normalize_plain(dn: &str) -> Option<String> {
 
 /// True when `dn` equals `ancestor` or lies below it (both as strings).
 pub fn is_within(dn: &str, ancestor: &str) -> bool {
+    // Plain DNs (see `normalize_plain`): separators are the only commas, so
+    // a suffix at a comma is a suffix of whole RDNs. Assignments by OU ask
+    // this for every user a sync maps.
+    if let (Some(dn), Some(ancestor)) = (normalize_plain(dn), normalize_plain(ancestor)) {
+        return match dn.len().checked_sub(ancestor.len()) {
+            Some(0) => dn == ancestor,
+            Some(at) => dn.ends_with(&ancestor) && dn.as_bytes()[at - 1] == b',',
+            None => false,
+        };
+    }
     match (Dn::parse(dn), Dn::parse(ancestor)) {
         (Ok(d), Ok(a)) => d.is_within(&a),
         _ => false,
@@ -291,6 +301,34 @@ mod tests {
         // The pieces reach the fast path often enough to mean something.
         assert!(fast > 300, "{fast}");
         assert_eq!(normalize("UID=Anna , OU=People,DC=example, dc=org"), "uid=anna,ou=people,dc=example,dc=org");
+    }
+
+    /// Containment of plain DNs, compared as strings, agrees with the parsed
+    /// comparison (checked to fail without the comma boundary).
+    #[test]
+    fn plain_containment_agrees_with_the_general_parser() {
+        let dns = [
+            "uid=a,ou=People,dc=example,dc=org",
+            "UID=a , OU=people,DC=Example,dc=org",
+            "ou=People,dc=example,dc=org",
+            "ou=otherPeople,dc=example,dc=org",
+            "uid=a,ou=otherPeople,dc=example,dc=org",
+            "dc=example,dc=org",
+            "dc=org",
+            "xdc=org",
+            "dc=example,dc=org2",
+            "cn=a\\,b,dc=org",
+            "cn=a+sn=b,dc=org",
+        ];
+        for dn in dns {
+            for ancestor in dns {
+                let general = match (Dn::parse(dn), Dn::parse(ancestor)) {
+                    (Ok(d), Ok(a)) => d.is_within(&a),
+                    _ => false,
+                };
+                assert_eq!(is_within(dn, ancestor), general, "{dn} within {ancestor}");
+            }
+        }
     }
 
     #[test]
