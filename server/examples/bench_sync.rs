@@ -3,7 +3,7 @@
 //! same entries and attributes to /dev/null), a full sync into an empty store,
 //! a full re-sync with nothing changed, and a sync after changing 1% of the
 //! users; prints `key: value` lines. Run: scripts/bench-sync.sh [--users N]
-//! [--live-heap].
+//! [--groups N] [--page-size N] [--live-heap].
 
 use app::model::{SyncMode, SyncRequest, SyncRun, Vendor};
 use app::port::Backend;
@@ -223,10 +223,13 @@ async fn main() {
     }
     let users = arg("--users", 100_000);
     let groups = arg("--groups", 1_000);
+    // The LDAP page size of the sync and of the baseline alike.
+    let page_size = arg("--page-size", 1_000);
     let started = Instant::now();
     let slapd = Slapd::start(Options { users, extra_groups: groups, ..Default::default() }).expect("slapd");
     println!("users: {users}");
     println!("groups: {groups}");
+    println!("page_size: {page_size}");
     println!("load_s: {:.2}", started.elapsed().as_secs_f64());
 
     let people = format!("ou=People,{}", devdir::ldif::BASE_DN);
@@ -240,6 +243,7 @@ async fn main() {
     repo.users.base_dn = devdir::ldif::BASE_DN.into();
     repo.users.users_dn = Some(people.clone());
     repo.groups.groups_dn = Some(groups_dn.clone());
+    repo.sync.page_size = u32::try_from(page_size).expect("page size");
     // The same entries and attributes a full sync reads: users, then groups.
     let user_attrs = dirbridge::ldap::user_attributes(&repo);
     let group_attrs = dirbridge::mapping::group_attributes(&repo);
@@ -248,7 +252,7 @@ async fn main() {
         let search = |base: &str, filter: &str, attrs: &[String]| {
             let status = Command::new("ldapsearch")
                 .args(["-x", "-LLL", "-H", &slapd.ldap_url(), "-D", devdir::ADMIN_DN, "-w", devdir::ADMIN_PASSWORD])
-                .args(["-b", base, "-E", "pr=1000/noprompt", filter])
+                .args(["-b", base, "-E", &format!("pr={page_size}/noprompt"), filter])
                 .args(attrs)
                 .stdout(Stdio::null())
                 .status()
