@@ -206,8 +206,16 @@ async fn run_sync(port: &ServicePort, mode: SyncMode) -> (f64, SyncRun) {
     }
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let data = runtime.block_on(bench());
+    // The service's scheduler ends with the runtime, before its store goes.
+    drop(runtime);
+    drop(data);
+}
+
+/// Runs the benchmark; returns the data dir (with the store) to remove.
+async fn bench() -> tempfile::TempDir {
     // Run summaries (with where the time went) go to stderr.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn,dirbridge::sync=info"))
@@ -343,4 +351,5 @@ async fn main() {
     println!("peak_rss_resync_mb: {rss_resync:.1}");
     let db = std::fs::metadata(data.path().join("dirbridge.db")).map(|m| m.len()).unwrap_or(0);
     println!("store_mb: {:.1}", db as f64 / 1_048_576.0);
+    data
 }

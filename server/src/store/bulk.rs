@@ -355,7 +355,7 @@ impl Bulk {
                     next_seq += 1;
                     continue;
                 };
-                if hash == p.hash {
+                if hash == p.hash[..] {
                     out.unchanged += 1;
                     if !same_source && source_hash.is_some() {
                         refingerprint.execute(params![rowid, source_hash, next_seq])?;

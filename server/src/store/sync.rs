@@ -101,7 +101,8 @@ pub struct PreparedUser {
     pub ldap_dn: String,
     pub enabled: bool,
     pub body: String,
-    pub hash: Vec<u8>,
+    /// XXH3-128 of the body and columns (see `sync::plan::prepare`).
+    pub hash: [u8; 16],
     /// The fingerprint of the entry it was mapped from, when read by a run
     /// (see `sync::fingerprint`); None makes the next run map it again.
     pub source_hash: Option<[u8; 16]>,

@@ -600,14 +600,21 @@ fn replay_limit(stored_users: u64) -> u64 {
 /// A user entry mapped and serialised on the reader task, so mapping
 /// overlaps with writing.
 struct MappedUser {
-    dn: String,
-    /// The user, or why the entry cannot be one.
-    result: Result<PreparedUser, String>,
-    /// The entry's UUID even when it could not be mapped (it still counts as
-    /// seen: a mapping problem must never turn into a deletion).
-    uuid: Option<String>,
+    /// The user (its DN and UUID are the prepared row's: no second copy
+    /// travels, nor is freed on the writer's thread), or why the entry cannot
+    /// be one.
+    result: Result<PreparedUser, Unmapped>,
     /// Attributes whose values are not UTF-8 text.
     non_utf8: Vec<String>,
+}
+
+/// An entry that cannot be a user.
+struct Unmapped {
+    dn: String,
+    /// The entry's UUID, if it has one: it still counts as seen (a mapping
+    /// problem must never turn into a deletion).
+    uuid: Option<String>,
+    reason: String,
 }
 
 /// How the reader turns entries into items.
@@ -675,20 +682,15 @@ impl UserReader {
     fn map(&self, entry: Entry) -> MappedUser {
         let repo = &self.repo;
         let non_utf8 = mapping::non_utf8_attributes(repo, &entry);
-        match mapping::map_user(repo, &entry, None) {
-            Ok(user) => MappedUser {
-                uuid: Some(user.ldap_uuid.clone()),
-                dn: entry.dn,
-                result: Ok(plan::prepare(user)),
-                non_utf8,
-            },
-            Err(e) => MappedUser {
+        let result = match mapping::map_user(repo, &entry, None) {
+            Ok(user) => Ok(plan::prepare(user)),
+            Err(e) => Err(Unmapped {
                 uuid: mapping::uuid_of(&entry, &repo.users.uuid_attribute),
                 dn: entry.dn,
-                result: Err(e.reason),
-                non_utf8,
-            },
-        }
+                reason: e.reason,
+            }),
+        };
+        MappedUser { result, non_utf8 }
     }
 }
 
@@ -1078,21 +1080,27 @@ impl<'a> Run<'a> {
         self.counts.unchanged += seen.len() as u64;
         for user in std::mem::take(&mut self.batch) {
             self.counts.seen += 1;
+            let (dn, uuid) = match &user.result {
+                Ok(p) => (&p.ldap_dn, Some(&p.ldap_uuid)),
+                Err(unmapped) => (&unmapped.dn, unmapped.uuid.as_ref()),
+            };
             for attribute in &user.non_utf8 {
                 self.error(
-                    user.dn.clone(),
+                    dn.clone(),
                     format!("{attribute} has a value that is not UTF-8 text; it was stored base64-encoded"),
                 );
             }
-            match user.uuid {
-                Some(uuid) => seen.push(uuid),
+            match uuid {
+                // An import removes nobody: it needs no seen-set.
+                Some(uuid) if !self.import => seen.push(uuid.clone()),
+                Some(_) => {}
                 None => self.unidentified += 1,
             }
             match user.result {
                 Ok(p) => prepared.push(p),
-                Err(reason) => {
+                Err(unmapped) => {
                     self.counts.failed += 1;
-                    self.error(user.dn, reason);
+                    self.error(unmapped.dn, unmapped.reason);
                 }
             }
         }
