@@ -78,7 +78,14 @@ impl SyncEngine {
             }
         }
         let guard = RunningGuard { engine: self.clone(), key };
-        let recorded = match self.store.count_users(tenant, &repo.id).await {
+        // A full sync shows its progress against the users stored; a changed
+        // one only needs to know whether there are any, and roughly how many
+        // (see `replay_limit`), and is short enough that counting shows.
+        let stored = match request.mode {
+            SyncMode::Full => self.store.count_users(tenant, &repo.id).await,
+            SyncMode::Changed => self.store.estimate_users(tenant, &repo.id).await,
+        };
+        let recorded = match stored {
             Ok(stored) => self
                 .store
                 .insert_run(tenant, &repo.id, request.mode, "pending", &now_rfc3339(), stored)
