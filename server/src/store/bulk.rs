@@ -12,9 +12,7 @@
 //! through [`blocking`] so they do not stall other tasks.
 
 use super::groups::PreparedGroup;
-use super::sync::{
-    changed_fields, BatchOutcome, Missing, PreparedUser, Removal, RunEnd, SyncState, DISABLE_USERS, FINISH_RUN,
-};
+use super::sync::{changed_fields, BatchOutcome, Missing, PreparedUser, Removal, DISABLE_USERS};
 use super::StoreError;
 use app::model::{GroupCounts, SyncChange, SyncError};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -212,38 +210,6 @@ impl Bulk {
             .execute(params![counts_json, done as i64, run_id])?;
         self.commit()?;
         Ok(true)
-    }
-
-    /// Saves where the next changed sync continues from. On this connection
-    /// (with `finish_run`) rather than the pool's: the pool's would copy the
-    /// WAL the run left into the database file first (its autocheckpoint), on
-    /// the run's time (~50 ms after a 100,000-user import); the background
-    /// checkpointer does that once the run is over.
-    pub fn save_sync_state(&mut self, tenant: &str, repo: &str, state: &SyncState) -> Result<(), StoreError> {
-        self.commit()?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO sync_state (tenant, repository_id, users_cookie, groups_cookie, since) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, repository_id) DO UPDATE SET users_cookie = excluded.users_cookie, groups_cookie = excluded.groups_cookie, since = excluded.since",
-            )?
-            .execute(params![tenant, repo, state.users_cookie, state.groups_cookie, state.since])?;
-        Ok(())
-    }
-
-    /// Records how the run ended (see [`Bulk::save_sync_state`] for why here).
-    pub fn finish_run(&mut self, end: &RunEnd) -> Result<(), StoreError> {
-        self.commit()?;
-        self.conn.prepare_cached(FINISH_RUN)?.execute(params![
-            end.state,
-            end.finished_at,
-            end.counts,
-            end.seen,
-            end.message,
-            end.errors,
-            end.changes,
-            end.group_counts,
-            end.id
-        ])?;
-        Ok(())
     }
 
     /// Commits what the run left uncommitted, also after a failure: it is

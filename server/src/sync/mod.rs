@@ -12,7 +12,7 @@ use crate::service::now_rfc3339;
 use crate::store::bulk::{blocking, Bulk};
 use crate::store::groups::PreparedGroup;
 use crate::store::known::KnownUsers;
-use crate::store::sync::{PreparedUser, Removal, RunEnd, SyncState, MAX_SAMPLES};
+use crate::store::sync::{PreparedUser, Removal, SyncState, MAX_SAMPLES};
 use crate::store::Store;
 use app::error::AppError;
 use app::model::{
@@ -130,8 +130,9 @@ impl SyncEngine {
             Ok(r) => r,
             Err(m) => {
                 drop(guard);
-                let end = RunEnd::new(run_id, "failed", now_rfc3339(), &SyncCounts::default(), Some(m), &[], &[], None);
-                let _ = self.store.finish_run(&end).await;
+                let counts = SyncCounts::default();
+                let _ =
+                    self.store.finish_run(run_id, "failed", &now_rfc3339(), &counts, Some(&m), &[], &[], None).await;
                 return;
             }
         };
@@ -142,17 +143,20 @@ impl SyncEngine {
         // The repository is free again before the run reads as finished: a
         // client that starts the next run as soon as it sees the end gets it.
         drop(guard);
-        let end = RunEnd::new(
-            run_id,
-            outcome.state,
-            now_rfc3339(),
-            &run.counts,
-            outcome.message.clone(),
-            &run.errors,
-            &run.changes,
-            run.group_counts.as_ref(),
-        );
-        if let Err(e) = blocking(|| run.db.finish_run(&end)) {
+        if let Err(e) = self
+            .store
+            .finish_run(
+                run_id,
+                outcome.state,
+                &now_rfc3339(),
+                &run.counts,
+                outcome.message.as_deref(),
+                &run.errors,
+                &run.changes,
+                run.group_counts.as_ref(),
+            )
+            .await
+        {
             tracing::error!(error = %e, run = run_id, "sync run could not be finished in the store");
         }
         let c = &run.counts;
@@ -934,7 +938,7 @@ impl<'a> Run<'a> {
         }
         let _ = ldap.unbind().await;
 
-        if let Err(e) = blocking(|| self.db.save_sync_state(self.tenant, &repo.id, &next_state)) {
+        if let Err(e) = self.store.save_sync_state(self.tenant, &repo.id, &next_state).await {
             tracing::error!(error = %e, repository = repo.id, "sync state could not be saved");
         }
         Outcome { state: "succeeded", message: (!messages.is_empty()).then(|| messages.join("; ")) }
