@@ -1,7 +1,7 @@
 //! Mapping a directory entry to the user representation: pure, so it is
 //! tested on fixtures without a server.
 
-use crate::store::groups::PreparedGroup;
+use crate::store::groups::{MemberKeys, PreparedGroup};
 use app::model::{MappingType, MemberAttribute, Repository, User, Vendor};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -320,17 +320,17 @@ pub fn map_group(repo: &Repository, entry: &Entry) -> Result<PreparedGroup, Mapp
         .first(name_attribute)
         .ok_or_else(|| fail(format!("has no {name_attribute} (the group name attribute)")))?
         .to_string();
-    let mut member_keys: Vec<String> = entry
-        .values(groups.member_attribute.as_str())
-        .iter()
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| member_key(groups.member_attribute, v))
-        .collect();
-    member_keys.sort();
-    member_keys.dedup();
+    let members = MemberKeys::new(
+        entry
+            .values(groups.member_attribute.as_str())
+            .iter()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| member_key(groups.member_attribute, v))
+            .collect(),
+    );
     let dn_key = crate::dn::normalize(&entry.dn);
     let mut hasher = Sha256::new();
-    for part in [name.as_str(), entry.dn.as_str()].into_iter().chain(member_keys.iter().map(String::as_str)) {
+    for part in [name.as_str(), entry.dn.as_str()].into_iter().chain(members.iter()) {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
@@ -339,7 +339,7 @@ pub fn map_group(repo: &Repository, entry: &Entry) -> Result<PreparedGroup, Mapp
         name,
         dn: entry.dn.clone(),
         dn_key,
-        member_keys,
+        members,
         hash: hasher.finalize().to_vec(),
         source_hash: None,
     })
@@ -549,7 +549,7 @@ mod tests {
         );
         let g = map_group(&r, &a).expect("maps");
         assert_eq!(g.name, "Ops");
-        assert_eq!(g.member_keys, vec!["uid=a,dc=example,dc=org", "uid=b,dc=example,dc=org"]);
+        assert_eq!(g.members.iter().collect::<Vec<_>>(), vec!["uid=a,dc=example,dc=org", "uid=b,dc=example,dc=org"]);
         assert_eq!(g.hash, map_group(&r, &reordered).expect("maps").hash);
         let fewer = entry(
             "cn=Ops,ou=Groups,dc=example,dc=org",

@@ -11,7 +11,7 @@
 //! Its calls are synchronous and short (one batch); the engine runs them
 //! through [`blocking`] so they do not stall other tasks.
 
-use super::groups::PreparedGroup;
+use super::groups::{MemberKeys, PreparedGroup};
 use super::sync::{changed_fields, BatchOutcome, Missing, PreparedUser, Removal, DISABLE_USERS};
 use super::StoreError;
 use app::model::{GroupCounts, SyncChange, SyncError};
@@ -506,7 +506,9 @@ impl Bulk {
     }
 
     /// Writes a batch of groups: unchanged ones (same hash) are left alone,
-    /// changed ones get their member rows replaced.
+    /// new ones get their member rows, changed ones only the difference
+    /// from their stored member list (a 200,000-member group that gains one
+    /// member writes one row).
     pub fn write_groups(
         &mut self,
         tenant: &str,
@@ -516,64 +518,92 @@ impl Bulk {
         counts: &mut GroupCounts,
     ) -> Result<(), StoreError> {
         self.mark("group_seen", groups.iter().map(|g| &g.uuid))?;
-        self.rows_since_commit += groups.iter().map(|g| 1 + g.member_keys.len()).sum::<usize>();
+        self.rows_since_commit += groups.iter().map(|g| 1 + g.members.len()).sum::<usize>();
         let tx = &self.conn;
-        {
-            let mut stored_of = tx.prepare_cached(
-                "SELECT id, content_hash, source_hash IS ?4 FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO groups (tenant, repository_id, ldap_uuid, name, ldap_dn, dn_key, content_hash, synced_at, source_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            let mut update = tx.prepare_cached(
-                "UPDATE groups SET name = ?2, ldap_dn = ?3, dn_key = ?4, content_hash = ?5, synced_at = ?6, source_hash = ?7 WHERE id = ?1",
-            )?;
-            let mut refingerprint = tx.prepare_cached("UPDATE groups SET source_hash = ?2 WHERE id = ?1")?;
-            let mut clear = tx.prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?;
-            // One prepared insert per member, in key order (the primary
-            // key's): a group of hundreds of thousands of members is never
-            // copied into a second form (a JSON array, which SQLite would
-            // parse into a third).
-            let mut member =
-                tx.prepare_cached("INSERT OR IGNORE INTO group_members (group_id, member_key) VALUES (?1, ?2)")?;
-            for g in groups {
-                counts.seen += 1;
-                let source_hash = g.source_hash.as_ref().map(|h| h.as_slice());
-                let stored: Option<(i64, Vec<u8>, bool)> = stored_of
-                    .query_row(params![tenant, repo, g.uuid, source_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()?;
-                let id = match stored {
-                    Some((id, h, same_source)) if h == g.hash => {
-                        counts.unchanged += 1;
-                        if !same_source && source_hash.is_some() {
-                            refingerprint.execute(params![id, source_hash])?;
+        let mut stored_of = tx.prepare_cached(
+            "SELECT id, content_hash, source_hash IS ?4 FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO groups (tenant, repository_id, ldap_uuid, name, ldap_dn, dn_key, content_hash, synced_at, source_hash, member_count, members) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        let mut update = tx.prepare_cached(
+            "UPDATE groups SET name = ?2, ldap_dn = ?3, dn_key = ?4, content_hash = ?5, synced_at = ?6, source_hash = ?7, member_count = ?8, members = ?9 WHERE id = ?1",
+        )?;
+        let mut refingerprint = tx.prepare_cached("UPDATE groups SET source_hash = ?2 WHERE id = ?1")?;
+        let mut add =
+            tx.prepare_cached("INSERT OR IGNORE INTO group_members (member_key, group_id) VALUES (?1, ?2)")?;
+        // A new group's members, many rows per statement: per row, running
+        // a statement costs about as much as the b-tree insert.
+        let mut add_many = tx.prepare_cached(&add_many_sql())?;
+        let mut remove = tx.prepare_cached("DELETE FROM group_members WHERE member_key = ?1 AND group_id = ?2")?;
+        for g in groups {
+            counts.seen += 1;
+            let source_hash = g.source_hash.as_ref().map(|h| h.as_slice());
+            let stored: Option<(i64, Vec<u8>, bool)> = stored_of
+                .query_row(params![tenant, repo, g.uuid, source_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let member_count = g.members.len() as i64;
+            match stored {
+                Some((id, h, same_source)) if h == g.hash => {
+                    counts.unchanged += 1;
+                    if !same_source && source_hash.is_some() {
+                        refingerprint.execute(params![id, source_hash])?;
+                    }
+                }
+                Some((id, ..)) => {
+                    counts.updated += 1;
+                    let old = stored_members(tx, id)?;
+                    let (gone, added) = old.difference(&g.members);
+                    for key in gone {
+                        remove.execute(params![key, id])?;
+                    }
+                    for key in added {
+                        add.execute(params![key, id])?;
+                    }
+                    update.execute(params![
+                        id,
+                        g.name,
+                        g.dn,
+                        g.dn_key,
+                        g.hash,
+                        now,
+                        source_hash,
+                        member_count,
+                        g.members.as_bytes()
+                    ])?;
+                }
+                None => {
+                    counts.added += 1;
+                    insert.execute(params![
+                        tenant,
+                        repo,
+                        g.uuid,
+                        g.name,
+                        g.dn,
+                        g.dn_key,
+                        g.hash,
+                        now,
+                        source_hash,
+                        member_count,
+                        g.members.as_bytes()
+                    ])?;
+                    let id = tx.last_insert_rowid();
+                    // In key order: each insert lands beside the last one.
+                    let mut keys = g.members.iter();
+                    loop {
+                        let chunk: Vec<&str> = keys.by_ref().take(MEMBERS_PER_INSERT).collect();
+                        if chunk.len() < MEMBERS_PER_INSERT {
+                            for key in chunk {
+                                add.execute(params![key, id])?;
+                            }
+                            break;
                         }
-                        continue;
+                        add_many.raw_bind_parameter(1, id)?;
+                        for (i, key) in chunk.into_iter().enumerate() {
+                            add_many.raw_bind_parameter(i + 2, key)?;
+                        }
+                        add_many.raw_execute()?;
                     }
-                    Some((id, ..)) => {
-                        counts.updated += 1;
-                        update.execute(params![id, g.name, g.dn, g.dn_key, g.hash, now, source_hash])?;
-                        clear.execute([id])?;
-                        id
-                    }
-                    None => {
-                        counts.added += 1;
-                        insert.execute(params![
-                            tenant,
-                            repo,
-                            g.uuid,
-                            g.name,
-                            g.dn,
-                            g.dn_key,
-                            g.hash,
-                            now,
-                            source_hash
-                        ])?;
-                        tx.last_insert_rowid()
-                    }
-                };
-                for key in &g.member_keys {
-                    member.execute(params![id, key])?;
                 }
             }
         }
@@ -604,25 +634,47 @@ impl Bulk {
         self.begin()?;
         let tx = &self.conn;
         // The groups first (a few thousand rows), then their members by
-        // primary key: a delete driven from group_members would scan every
-        // membership of the repository (a million rows) on every run.
+        // primary key from each group's member list: a delete driven from
+        // group_members would scan every membership on every run.
         let removed: Vec<i64> = {
             let mut select =
                 tx.prepare(&format!("SELECT id FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND {cond}"))?;
             let rows = select.query_map(params![tenant, repo], |r| r.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
-        let mut members = tx.prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?;
+        let mut member = tx.prepare_cached("DELETE FROM group_members WHERE member_key = ?1 AND group_id = ?2")?;
         let mut group = tx.prepare_cached("DELETE FROM groups WHERE id = ?1")?;
         let mut n = 0;
-        for id in &removed {
-            members.execute([id])?;
+        for &id in &removed {
+            for key in stored_members(tx, id)?.iter() {
+                member.execute(params![key, id])?;
+            }
             n += group.execute([id])?;
         }
-        drop((members, group));
+        drop((member, group));
         self.commit()?;
         Ok(n as u64)
     }
+}
+
+/// Member rows per statement when a new group's members are written.
+const MEMBERS_PER_INSERT: usize = 64;
+
+/// `INSERT` of [`MEMBERS_PER_INSERT`] member rows of one group (`?1`).
+fn add_many_sql() -> String {
+    let rows: Vec<String> = (0..MEMBERS_PER_INSERT).map(|i| format!("(?{}, ?1)", i + 2)).collect();
+    format!("INSERT OR IGNORE INTO group_members (member_key, group_id) VALUES {}", rows.join(", "))
+}
+
+/// The member list stored with group `id`.
+fn stored_members(conn: &Connection, id: i64) -> Result<MemberKeys, StoreError> {
+    let (packed, count): (Vec<u8>, i64) = conn
+        .prepare_cached("SELECT members, member_count FROM groups WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    MemberKeys::from_stored(packed, count).map_err(|reason| {
+        tracing::error!(group = id, reason, "stored member list unreadable");
+        StoreError::Corrupt(reason)
+    })
 }
 
 #[cfg(test)]
@@ -694,7 +746,7 @@ mod tests {
             name: "g".into(),
             dn: "cn=g,dc=x".into(),
             dn_key: "cn=g,dc=x".into(),
-            member_keys: keys.iter().chain(&keys[..2]).map(|k| k.to_string()).collect(),
+            members: MemberKeys::new(keys.iter().chain(&keys[..2]).map(|k| k.to_string()).collect()),
             hash: vec![1],
             source_hash: None,
         };
@@ -717,6 +769,77 @@ mod tests {
         want.sort();
         assert_eq!(stored, want);
         assert_eq!((counts.seen, counts.added), (1, 1));
+    }
+
+    /// The member keys stored for group `uuid` of repository `r`, and its count.
+    fn members_of(bulk: &Bulk, uuid: &str) -> (Vec<String>, i64) {
+        let keys = bulk
+            .conn
+            .prepare(
+                "SELECT member_key FROM group_members m JOIN groups g ON g.id = m.group_id WHERE g.tenant = 't' AND g.repository_id = 'r' AND g.ldap_uuid = ?1 ORDER BY 1",
+            )
+            .expect("query")
+            .query_map([uuid], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("keys");
+        let count = bulk
+            .conn
+            .query_row("SELECT member_count FROM groups WHERE ldap_uuid = ?1", [uuid], |r| r.get(0))
+            .optional()
+            .expect("count")
+            .unwrap_or(-1);
+        (keys, count)
+    }
+
+    /// A group that changes writes the difference from its stored member
+    /// list, not all its members again; a group that goes takes exactly its
+    /// member rows with it.
+    #[tokio::test]
+    async fn a_changed_group_writes_only_its_difference() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::Store::open_file(&dir.path().join("s.db")).await.expect("store");
+        let group = |uuid: &str, hash: u8, keys: &mut dyn Iterator<Item = String>| PreparedGroup {
+            uuid: uuid.into(),
+            name: uuid.into(),
+            dn: format!("cn={uuid},dc=x"),
+            dn_key: format!("cn={uuid},dc=x"),
+            members: MemberKeys::new(keys.collect()),
+            hash: vec![hash],
+            source_hash: None,
+        };
+        let big = group("big", 1, &mut (0..1000).map(|i| format!("uid=u{i:04}")));
+        let other = group("other", 1, &mut ["uid=u0001".to_string(), "uid=x".to_string()].into_iter());
+        let mut bulk = store.run_writer().expect("writer");
+        let mut counts = GroupCounts::default();
+        bulk.begin().expect("begin");
+        bulk.write_groups("t", "r", &[big, other.clone()], "now", &mut counts).expect("write");
+        bulk.commit().expect("commit");
+
+        // One member leaves, one joins.
+        let changed = group("big", 2, &mut (1..1000).map(|i| format!("uid=u{i:04}")).chain(["uid=new".to_string()]));
+        let before = bulk.conn.total_changes();
+        bulk.begin().expect("begin");
+        bulk.write_groups("t", "r", std::slice::from_ref(&changed), "now", &mut counts).expect("rewrite");
+        bulk.commit().expect("commit");
+        // The group's row, one delete, one insert (this writer has marked it
+        // seen already).
+        assert_eq!(bulk.conn.total_changes() - before, 3);
+        let (keys, count) = members_of(&bulk, "big");
+        assert_eq!(keys, changed.members.iter().map(String::from).collect::<Vec<_>>());
+        assert_eq!((keys.len(), count), (1000, 1000));
+        assert_eq!(members_of(&bulk, "other"), (vec!["uid=u0001".to_string(), "uid=x".to_string()], 2));
+        drop(bulk);
+
+        // A complete read that sees only "other": "big" goes, with its rows only.
+        let mut bulk = store.run_writer().expect("writer");
+        bulk.begin().expect("begin");
+        bulk.write_groups("t", "r", std::slice::from_ref(&other), "now", &mut counts).expect("write");
+        assert_eq!(bulk.remove_groups("t", "r", false).expect("remove"), 1);
+        assert_eq!(members_of(&bulk, "big"), (vec![], -1));
+        assert_eq!(members_of(&bulk, "other"), (vec!["uid=u0001".to_string(), "uid=x".to_string()], 2));
+        let rows: i64 = bulk.conn.query_row("SELECT count(*) FROM group_members", [], |r| r.get(0)).expect("rows");
+        assert_eq!(rows, 2);
     }
 
     fn user(uuid: &str, username: &str, enabled: bool) -> PreparedUser {

@@ -21,6 +21,9 @@ pub enum StoreError {
     Bulk(#[from] rusqlite::Error),
     #[error("the sync writer needs a database file, not an in-memory store")]
     NoFile,
+    /// A stored value that does not read back (never taken as empty).
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
 }
 
 #[derive(Clone)]
@@ -286,6 +289,8 @@ impl Store {
 
     pub async fn delete_repository_row(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // One pass over all memberships (keyed by member first): cheaper
+        // here than a delete per member row from the groups' member lists.
         sqlx::query(
             "DELETE FROM group_members WHERE group_id IN (SELECT id FROM groups WHERE tenant = ? AND repository_id = ?)",
         )
