@@ -15,7 +15,7 @@ use super::groups::{MemberKeys, PreparedGroup};
 use super::sync::{changed_fields, BatchOutcome, Missing, PreparedUser, Removal, DISABLE_USERS};
 use super::StoreError;
 use app::model::{GroupCounts, SyncChange, SyncError};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, DatabaseName, OptionalExtension};
 use std::path::Path;
 use std::sync::mpsc::RecvTimeoutError;
 
@@ -524,10 +524,10 @@ impl Bulk {
             "SELECT id, content_hash, source_hash IS ?4 FROM groups WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
         )?;
         let mut insert = tx.prepare_cached(
-            "INSERT INTO groups (tenant, repository_id, ldap_uuid, name, ldap_dn, dn_key, content_hash, synced_at, source_hash, member_count, members) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO groups (tenant, repository_id, ldap_uuid, name, ldap_dn, dn_key, content_hash, synced_at, source_hash, member_count, members) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, zeroblob(?11))",
         )?;
         let mut update = tx.prepare_cached(
-            "UPDATE groups SET name = ?2, ldap_dn = ?3, dn_key = ?4, content_hash = ?5, synced_at = ?6, source_hash = ?7, member_count = ?8, members = ?9 WHERE id = ?1",
+            "UPDATE groups SET name = ?2, ldap_dn = ?3, dn_key = ?4, content_hash = ?5, synced_at = ?6, source_hash = ?7, member_count = ?8, members = zeroblob(?9) WHERE id = ?1",
         )?;
         let mut refingerprint = tx.prepare_cached("UPDATE groups SET source_hash = ?2 WHERE id = ?1")?;
         let mut add =
@@ -569,8 +569,9 @@ impl Bulk {
                         now,
                         source_hash,
                         member_count,
-                        g.members.as_bytes()
+                        g.members.as_bytes().len()
                     ])?;
+                    write_members(tx, id, &g.members)?;
                 }
                 None => {
                     counts.added += 1;
@@ -585,9 +586,10 @@ impl Bulk {
                         now,
                         source_hash,
                         member_count,
-                        g.members.as_bytes()
+                        g.members.as_bytes().len()
                     ])?;
                     let id = tx.last_insert_rowid();
+                    write_members(tx, id, &g.members)?;
                     // In key order: each insert lands beside the last one.
                     let mut keys = g.members.iter();
                     loop {
@@ -666,11 +668,24 @@ fn add_many_sql() -> String {
     format!("INSERT OR IGNORE INTO group_members (member_key, group_id) VALUES {}", rows.join(", "))
 }
 
-/// The member list stored with group `id`.
+/// Fills group `id`'s member list (written as a zeroblob of its length)
+/// in place: a list of megabytes is neither bound nor built into a record,
+/// two copies of it the writer would otherwise hold.
+fn write_members(conn: &Connection, id: i64, members: &MemberKeys) -> Result<(), StoreError> {
+    if !members.is_empty() {
+        conn.blob_open(DatabaseName::Main, "groups", "members", id, false)?.write_at(members.as_bytes(), 0)?;
+    }
+    Ok(())
+}
+
+/// The member list stored with group `id` (read in place, one copy).
 fn stored_members(conn: &Connection, id: i64) -> Result<MemberKeys, StoreError> {
-    let (packed, count): (Vec<u8>, i64) = conn
-        .prepare_cached("SELECT members, member_count FROM groups WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let count: i64 =
+        conn.prepare_cached("SELECT member_count FROM groups WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
+    let blob = conn.blob_open(DatabaseName::Main, "groups", "members", id, true)?;
+    let mut packed = vec![0; blob.len()];
+    blob.read_at_exact(&mut packed, 0)?;
+    drop(blob);
     MemberKeys::from_stored(packed, count).map_err(|reason| {
         tracing::error!(group = id, reason, "stored member list unreadable");
         StoreError::Corrupt(reason)
