@@ -919,6 +919,55 @@ mod tests {
         bulk.commit().expect("commit");
     }
 
+    /// An import (no lookups by UUID, names checked through the filter)
+    /// writes every user whole and in read order, and refuses a duplicate
+    /// name within its batch.
+    #[tokio::test]
+    async fn an_import_writes_every_user_whole_and_in_read_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::Store::open_file(&dir.path().join("s.db")).await.expect("store");
+        let mut bulk = store.run_writer().expect("writer");
+        let mut users: Vec<PreparedUser> =
+            (0..100).map(|i| user(&format!("u{i:03}"), &format!("user{i}"), i % 7 != 0)).collect();
+        users[70] = user("u070", "USER66", true);
+        users[20].source_hash = Some([7; 16]);
+        let out = bulk.write_batch("t", "r", &users, "now", 0, true).expect("write");
+        assert_eq!((out.added, out.refused.len()), (99, 1));
+        assert_eq!(out.refused[0].dn, "uid=u070,dc=x");
+        bulk.commit().expect("commit");
+        type Row = (String, String, String, bool, String, Vec<u8>, Option<Vec<u8>>, i64);
+        let stored: Vec<Row> = bulk
+            .conn
+            .prepare("SELECT ldap_uuid, username, ldap_dn, enabled, body, content_hash, source_hash, seq FROM users WHERE tenant = 't' AND repository_id = 'r' ORDER BY seq")
+            .expect("query")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("users");
+        let want: Vec<Row> = users
+            .iter()
+            .filter(|p| p.ldap_uuid != "u070")
+            .map(|p| {
+                let source = p.source_hash.map(|h| h.to_vec());
+                (
+                    p.ldap_uuid.clone(),
+                    p.username.clone(),
+                    p.ldap_dn.clone(),
+                    p.enabled,
+                    p.body.clone(),
+                    p.hash.to_vec(),
+                    source,
+                    0,
+                )
+            })
+            .collect();
+        let first_seq = stored.first().map(|r| r.7).unwrap_or_default();
+        let unseq = |rows: Vec<Row>| rows.into_iter().map(|r| (r.0, r.1, r.2, r.3, r.4, r.5, r.6)).collect::<Vec<_>>();
+        let seqs: Vec<i64> = stored.iter().map(|r| r.7 - first_seq).collect();
+        assert_eq!(unseq(stored), unseq(want));
+        assert_eq!(seqs, (0..99).collect::<Vec<i64>>());
+    }
+
     #[test]
     fn the_import_filter_knows_every_name_it_recorded_in_any_case() {
         let mut names = NamesWritten::new();
