@@ -696,6 +696,13 @@ fn stored_members(conn: &Connection, id: i64) -> Result<MemberKeys, StoreError> 
 mod tests {
     use super::*;
 
+    /// A store in a file of a temp dir (kept while the dir is).
+    async fn store() -> (tempfile::TempDir, crate::store::Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::Store::open_file(&dir.path().join("s.db")).await.expect("store");
+        (dir, store)
+    }
+
     /// Rows of `t` in the database file alone, as if the WAL were lost:
     /// what has been checkpointed.
     fn rows_in_file(path: &Path, dir: &Path) -> i64 {
@@ -752,8 +759,7 @@ mod tests {
 
     #[tokio::test]
     async fn group_members_are_written_exactly_whatever_their_characters() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = crate::store::Store::open_file(&dir.path().join("s.db")).await.expect("store");
+        let (_dir, store) = store().await;
         let mut bulk = store.run_writer().expect("writer");
         let keys = ["cn=o\"brien,dc=x", "cn=back\\slash\\2c,dc=x", "uid=zoë,dc=x", "uid=a\nb", "uid=tab\t"];
         let group = PreparedGroup {
@@ -812,8 +818,7 @@ mod tests {
     /// member rows with it.
     #[tokio::test]
     async fn a_changed_group_writes_only_its_difference() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = crate::store::Store::open_file(&dir.path().join("s.db")).await.expect("store");
+        let (_dir, store) = store().await;
         let group = |uuid: &str, hash: u8, keys: &mut dyn Iterator<Item = String>| PreparedGroup {
             uuid: uuid.into(),
             name: uuid.into(),
@@ -869,8 +874,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_username_stays_with_the_enabled_user_that_has_it() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = crate::store::Store::open_file(&dir.path().join("s.db")).await.expect("store");
+        let (_dir, store) = store().await;
         let mut bulk = store.run_writer().expect("writer");
         let mut write = |users: Vec<PreparedUser>| {
             let out = bulk.write_batch("t", "r", &users, "now", 10, false).expect("write");
@@ -905,8 +909,7 @@ mod tests {
     /// the duplicates are still refused, in a batch and across batches.
     #[tokio::test]
     async fn an_import_refuses_duplicate_usernames_too() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = crate::store::Store::open_file(&dir.path().join("s.db")).await.expect("store");
+        let (_dir, store) = store().await;
         let mut bulk = store.run_writer().expect("writer");
         let mut write = |users: Vec<PreparedUser>| {
             let out = bulk.write_batch("t", "r", &users, "now", 0, true).expect("write");
@@ -924,8 +927,7 @@ mod tests {
     /// name within its batch.
     #[tokio::test]
     async fn an_import_writes_every_user_whole_and_in_read_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = crate::store::Store::open_file(&dir.path().join("s.db")).await.expect("store");
+        let (_dir, store) = store().await;
         let mut bulk = store.run_writer().expect("writer");
         let mut users: Vec<PreparedUser> =
             (0..100).map(|i| user(&format!("u{i:03}"), &format!("user{i}"), i % 7 != 0)).collect();

@@ -225,9 +225,7 @@ mod tests {
         let keys = ["uid=a".to_string(), "a".to_string()];
         let mut q = QueryBuilder::new("EXPLAIN QUERY PLAN ");
         push_memberships(&mut q, "t", "r", &keys);
-        let plan: Vec<String> =
-            q.build().fetch_all(store.pool()).await.expect("plan").iter().map(|r| r.get::<String, _>(3)).collect();
-        let text = plan.join(" | ");
+        let text = crate::store::test_support::plan_of(store.pool(), q.build()).await;
         assert!(text.contains("SEARCH gm USING PRIMARY KEY (member_key=?)"), "{text}");
         assert!(!text.contains("groups_by_") && !text.contains("SCAN g"), "{text}");
     }

@@ -483,3 +483,22 @@ pub mod bulk;
 pub mod groups;
 pub mod known;
 pub mod sync;
+
+/// What the store's tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use sqlx::sqlite::{SqliteArguments, SqliteRow};
+    use sqlx::{Row, Sqlite, SqlitePool};
+
+    /// SQLite's plan of `query` (written with `EXPLAIN QUERY PLAN ` in
+    /// front), its steps joined by ` | `.
+    pub async fn plan_of<'q>(pool: &SqlitePool, query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>) -> String {
+        let rows: Vec<SqliteRow> = query.fetch_all(pool).await.expect("query plan");
+        rows.iter().map(|r| r.get::<String, _>(3)).collect::<Vec<_>>().join(" | ")
+    }
+
+    /// SQLite's plan of `sql` (see [`plan_of`]).
+    pub async fn query_plan(pool: &SqlitePool, sql: &str) -> String {
+        plan_of(pool, sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))).await
+    }
+}

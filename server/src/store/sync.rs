@@ -55,19 +55,43 @@ impl UserBody {
     /// Moves the body's fields out of `user`, leaving its column fields.
     pub fn take(user: &mut User) -> UserBody {
         use std::mem::take;
+        // Every field of `User` is named (no `..`): a field added there does
+        // not compile here until it is a column (and in COLUMN_FIELDS) or
+        // part of the body, so no mapped value is silently left unstored.
+        let User {
+            id: _,
+            repository_id: _,
+            username: _,
+            ldap_dn: _,
+            ldap_uuid: _,
+            enabled: _,
+            synced_at: _,
+            email,
+            first_name,
+            last_name,
+            display_name,
+            email_verified,
+            attributes,
+            required_actions,
+            admin,
+            roles,
+            user_types,
+            user_groups,
+            groups,
+        } = user;
         UserBody {
-            email: take(&mut user.email),
-            first_name: take(&mut user.first_name),
-            last_name: take(&mut user.last_name),
-            display_name: take(&mut user.display_name),
-            email_verified: take(&mut user.email_verified),
-            attributes: take(&mut user.attributes),
-            required_actions: take(&mut user.required_actions),
-            admin: take(&mut user.admin),
-            roles: take(&mut user.roles),
-            user_types: take(&mut user.user_types),
-            user_groups: take(&mut user.user_groups),
-            groups: take(&mut user.groups),
+            email: take(email),
+            first_name: take(first_name),
+            last_name: take(last_name),
+            display_name: take(display_name),
+            email_verified: take(email_verified),
+            attributes: take(attributes),
+            required_actions: take(required_actions),
+            admin: take(admin),
+            roles: take(roles),
+            user_types: take(user_types),
+            user_groups: take(user_groups),
+            groups: take(groups),
         }
     }
 
@@ -452,6 +476,7 @@ fn run_of(r: &sqlx::sqlite::SqliteRow) -> SyncRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::{plan_of, query_plan};
     use crate::store::{push_listing, Listing};
 
     /// The users list must stay index ranges on a million users: no scan of
@@ -479,16 +504,8 @@ mod tests {
                 let mut q = sqlx::QueryBuilder::new("EXPLAIN QUERY PLAN ");
                 push_listing(&mut q, listing, USER_COLUMNS, "lower(t.username)", &filter, merge);
                 let sql = q.sql().to_string();
-                let plan: Vec<String> = q
-                    .build()
-                    .fetch_all(store.pool())
-                    .await
-                    .expect("plan")
-                    .iter()
-                    .map(|r| r.get::<String, _>(3))
-                    .collect();
-                let text = plan.join(" | ");
-                let ranges = plan.iter().filter(|p| p.starts_with("SEARCH t USING") && p.contains(index)).count();
+                let text = plan_of(store.pool(), q.build()).await;
+                let ranges = text.split(" | ").filter(|p| p.starts_with("SEARCH t USING") && p.contains(index)).count();
                 assert_eq!(ranges, merge.map_or(1, <[String]>::len), "{sql}: {text}");
                 assert!(!text.contains("TEMP B-TREE") && !text.contains("SCAN t"), "{sql}: {text}");
             }
@@ -564,14 +581,8 @@ mod tests {
         add("b", "u9", Some(50)).await;
         assert_eq!(store.estimate_users("t", "a").await.expect("estimate"), 3);
         assert_eq!(store.estimate_users("t", "c").await.expect("other"), 0);
-        let plan: Vec<String> = sqlx::query("EXPLAIN QUERY PLAN SELECT coalesce((SELECT max(seq) FROM users WHERE tenant = 't' AND repository_id = 'a'), EXISTS (SELECT 1 FROM users WHERE tenant = 't' AND repository_id = 'a'))")
-            .fetch_all(store.pool())
-            .await
-            .expect("plan")
-            .iter()
-            .map(|r| r.get::<String, _>(3))
-            .collect();
-        assert!(plan.iter().all(|p| !p.starts_with("SCAN users")), "{plan:?}");
+        let plan = query_plan(store.pool(), "SELECT coalesce((SELECT max(seq) FROM users WHERE tenant = 't' AND repository_id = 'a'), EXISTS (SELECT 1 FROM users WHERE tenant = 't' AND repository_id = 'a'))").await;
+        assert!(plan.split(" | ").all(|p| !p.starts_with("SCAN users")), "{plan}");
     }
 
     /// A sync's per-entry queries: a UUID lookup is one primary-key probe
@@ -581,13 +592,7 @@ mod tests {
     async fn sync_lookups_use_the_primary_key_and_the_window_a_covering_range() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_file(&dir.path().join("t.db")).await.expect("store");
-        let plan = |q: &'static str| {
-            let pool = store.pool().clone();
-            async move {
-                let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {q}")).fetch_all(&pool).await.expect("plan");
-                rows.iter().map(|r| r.get::<String, _>(3)).collect::<Vec<_>>().join(" | ")
-            }
-        };
+        let plan = |q: &'static str| query_plan(store.pool(), q);
         for q in [
             "SELECT seq, source_hash FROM users WHERE tenant = 't' AND repository_id = 'r' AND ldap_uuid = 'u'",
             "SELECT rowid, content_hash, username FROM users WHERE tenant = 't' AND repository_id = 'r' AND ldap_uuid = 'u'",
