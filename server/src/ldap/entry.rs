@@ -12,50 +12,126 @@ use ldap3::asn1::{StructureTag, TagClass, PL};
 /// SearchResultEntry is [APPLICATION 4] in RFC 4511.
 const SEARCH_RESULT_ENTRY: u64 = 4;
 
-fn primitive(tag: &StructureTag) -> Option<&[u8]> {
-    match &tag.payload {
-        PL::P(bytes) => Some(bytes),
-        PL::C(_) => None,
+/// One BER element at the head of `bytes`: whether it is constructed, its
+/// content and what follows it; None when it is malformed or cut short.
+fn ber_element(bytes: &[u8]) -> Option<(bool, &[u8], &[u8])> {
+    let (&identifier, rest) = bytes.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > std::mem::size_of::<usize>() || rest.len() < n {
+            return None;
+        }
+        let (digits, rest) = rest.split_at(n);
+        (digits.iter().try_fold(0usize, |len, &d| len.checked_mul(256).map(|len| len | usize::from(d)))?, rest)
+    };
+    if rest.len() < len {
+        return None;
+    }
+    let (content, rest) = rest.split_at(len);
+    Some((identifier & 0x20 != 0, content, rest))
+}
+
+/// A part of an entry: a node of ldap3's tree, or a BER element of an entry
+/// ldap3 handed over raw (see third_party/ldap3/PATCHED.md).
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Tree(&'a StructureTag),
+    Ber { constructed: bool, content: &'a [u8] },
+}
+
+impl<'a> Node<'a> {
+    fn primitive(self) -> Option<&'a [u8]> {
+        match self {
+            Node::Tree(StructureTag { payload: PL::P(bytes), .. }) => Some(bytes),
+            Node::Ber { constructed: false, content } => Some(content),
+            _ => None,
+        }
+    }
+
+    fn children(self) -> Option<Children<'a>> {
+        match self {
+            Node::Tree(StructureTag { payload: PL::C(parts), .. }) => Some(Children::Tree(parts.iter())),
+            Node::Ber { constructed: true, content } => Some(Children::Ber(content)),
+            _ => None,
+        }
     }
 }
 
-fn constructed(tag: &StructureTag) -> Option<&[StructureTag]> {
-    match &tag.payload {
-        PL::C(parts) => Some(parts),
-        PL::P(_) => None,
+/// The parts of a constructed [`Node`]; an item is None when that part (and
+/// so the rest) is malformed.
+#[derive(Clone)]
+enum Children<'a> {
+    Tree(std::slice::Iter<'a, StructureTag>),
+    Ber(&'a [u8]),
+}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = Option<Node<'a>>;
+
+    fn next(&mut self) -> Option<Option<Node<'a>>> {
+        match self {
+            Children::Tree(parts) => parts.next().map(|t| Some(Node::Tree(t))),
+            Children::Ber([]) => None,
+            Children::Ber(bytes) => Some(match ber_element(bytes) {
+                Some((constructed, content, rest)) => {
+                    *bytes = rest;
+                    Some(Node::Ber { constructed, content })
+                }
+                None => {
+                    *bytes = &[];
+                    None
+                }
+            }),
+        }
     }
+}
+
+/// The parts of `node`, when it has exactly `N` well-formed ones.
+fn exactly<const N: usize>(node: Node<'_>) -> Option<[Node<'_>; N]> {
+    let mut children = node.children()?;
+    let mut parts = [node; N];
+    for part in &mut parts {
+        *part = children.next()??;
+    }
+    children.next().is_none().then_some(parts)
 }
 
 /// A search result entry's DN and attributes, borrowed from the message.
 pub struct RawEntry<'a> {
     pub dn: &'a [u8],
-    attrs: &'a [StructureTag],
+    attrs: Children<'a>,
 }
 
 /// One attribute of a [`RawEntry`]: its type as sent and its values.
 pub struct RawAttribute<'a> {
     pub name: &'a [u8],
-    values: &'a [StructureTag],
+    values: Children<'a>,
 }
 
 impl<'a> RawEntry<'a> {
-    /// None when the tag is not a well-formed SearchResultEntry.
+    /// None when the tag is not a well-formed SearchResultEntry, in the
+    /// tree form or raw.
     pub fn of(tag: &'a StructureTag) -> Option<RawEntry<'a>> {
         if tag.class != TagClass::Application || tag.id != SEARCH_RESULT_ENTRY {
             return None;
         }
-        match constructed(tag)? {
-            [dn, attrs] => Some(RawEntry { dn: primitive(dn)?, attrs: constructed(attrs)? }),
-            _ => None,
-        }
+        let whole = match &tag.payload {
+            PL::C(_) => Node::Tree(tag),
+            PL::P(content) => Node::Ber { constructed: true, content },
+        };
+        let [dn, attrs] = exactly(whole)?;
+        Some(RawEntry { dn: dn.primitive()?, attrs: attrs.children()? })
     }
 
     /// The attributes in the order the server sent them; an item is None
     /// when that attribute is malformed.
     pub fn attributes(&self) -> impl Iterator<Item = Option<RawAttribute<'a>>> + 'a {
-        self.attrs.iter().map(|a| match constructed(a)? {
-            [name, values] => Some(RawAttribute { name: primitive(name)?, values: constructed(values)? }),
-            _ => None,
+        self.attrs.clone().map(|a| {
+            let [name, values] = exactly(a?)?;
+            Some(RawAttribute { name: name.primitive()?, values: values.children()? })
         })
     }
 }
@@ -63,11 +139,11 @@ impl<'a> RawEntry<'a> {
 impl<'a> RawAttribute<'a> {
     /// The values; an item is None when that value is malformed.
     pub fn values(&self) -> impl Iterator<Item = Option<&'a [u8]>> + 'a {
-        self.values.iter().map(primitive)
+        self.values.clone().map(|v| v?.primitive())
     }
 
     pub fn value_count(&self) -> usize {
-        self.values.len()
+        self.values.clone().count()
     }
 }
 
@@ -75,66 +151,37 @@ pub(crate) fn malformed() -> String {
     "the server sent a malformed entry".to_string()
 }
 
-fn into_constructed(tag: StructureTag) -> Result<Vec<StructureTag>, String> {
-    match tag.payload {
-        PL::C(parts) => Ok(parts),
-        PL::P(_) => Err(malformed()),
-    }
-}
-
-fn into_primitive(tag: StructureTag) -> Result<Vec<u8>, String> {
-    match tag.payload {
-        PL::P(bytes) => Ok(bytes),
-        PL::C(_) => Err(malformed()),
-    }
-}
-
 /// Text values of an attribute, or all its values as bytes when one of them
 /// is not UTF-8 (the attribute then counts as binary, as in ldap3).
-fn text_or_binary(values: Vec<Vec<u8>>) -> Result<Vec<String>, Vec<Vec<u8>>> {
-    let mut text = Vec::with_capacity(values.len());
-    let mut rest = values.into_iter();
-    while let Some(value) = rest.next() {
-        match String::from_utf8(value) {
-            Ok(t) => text.push(t),
-            Err(e) => {
-                let mut bytes: Vec<Vec<u8>> = text.into_iter().map(String::into_bytes).collect();
-                bytes.push(e.into_bytes());
-                bytes.extend(rest);
-                return Err(bytes);
-            }
-        }
+fn text_or_binary(values: &[&[u8]]) -> Result<Vec<String>, Vec<Vec<u8>>> {
+    let text: Option<Vec<&str>> = values.iter().map(|v| std::str::from_utf8(v).ok()).collect();
+    match text {
+        Some(text) => Ok(text.into_iter().map(str::to_owned).collect()),
+        None => Err(values.iter().map(|v| v.to_vec()).collect()),
     }
-    Ok(text)
 }
 
-/// Decodes a SearchResultEntry into an [`Entry`], moving its values.
+/// Decodes a SearchResultEntry into an [`Entry`] (each value copied once
+/// from the message).
 pub fn into_entry(tag: StructureTag) -> Result<Entry, String> {
-    if tag.class != TagClass::Application || tag.id != SEARCH_RESULT_ENTRY {
-        return Err(malformed());
-    }
-    let mut parts = into_constructed(tag)?.into_iter();
-    let (Some(dn), Some(attributes), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(malformed());
-    };
-    let dn =
-        String::from_utf8(into_primitive(dn)?).map_err(|_| "the server sent a DN that is not UTF-8".to_string())?;
+    let raw = RawEntry::of(&tag).ok_or_else(malformed)?;
+    let dn = std::str::from_utf8(raw.dn).map_err(|_| "the server sent a DN that is not UTF-8".to_string())?;
     let mut attrs: Attributes<Vec<String>> = Attributes::default();
     let mut bin_attrs: Attributes<Vec<Vec<u8>>> = Attributes::default();
-    for attribute in into_constructed(attributes)? {
-        let mut pair = into_constructed(attribute)?.into_iter();
-        let (Some(name), Some(values), None) = (pair.next(), pair.next(), pair.next()) else {
-            return Err(malformed());
-        };
-        let name = String::from_utf8(into_primitive(name)?).map_err(|_| malformed())?;
-        let values =
-            into_constructed(values)?.into_iter().map(into_primitive).collect::<Result<Vec<Vec<u8>>, String>>()?;
-        match text_or_binary(values) {
-            Ok(text) => attrs.entry(name).or_default().extend(text),
-            Err(bytes) => bin_attrs.entry(name).or_default().extend(bytes),
+    let mut values: Vec<&[u8]> = Vec::new();
+    for attribute in raw.attributes() {
+        let attribute = attribute.ok_or_else(malformed)?;
+        let name = std::str::from_utf8(attribute.name).map_err(|_| malformed())?;
+        values.clear();
+        for value in attribute.values() {
+            values.push(value.ok_or_else(malformed)?);
+        }
+        match text_or_binary(&values) {
+            Ok(text) => attrs.entry(name.to_owned()).or_default().extend(text),
+            Err(bytes) => bin_attrs.entry(name.to_owned()).or_default().extend(bytes),
         }
     }
-    Ok(Entry::new(dn, attrs, bin_attrs))
+    Ok(Entry::new(dn.to_owned(), attrs, bin_attrs))
 }
 
 #[cfg(test)]
@@ -166,6 +213,106 @@ pub(crate) mod tests {
             class: TagClass::Application,
             id: SEARCH_RESULT_ENTRY,
             payload: PL::C(vec![octets(dn.as_bytes()), sequence(attrs)]),
+        }
+    }
+
+    /// `tag` BER-encoded (definite lengths, short or long form).
+    pub(crate) fn encode(tag: &StructureTag) -> Vec<u8> {
+        let (constructed, content) = match &tag.payload {
+            PL::P(bytes) => (0, bytes.clone()),
+            PL::C(parts) => (0x20, parts.iter().flat_map(encode).collect()),
+        };
+        let mut out = vec![((tag.class as u8) << 6) | constructed | tag.id as u8];
+        if content.len() < 0x80 {
+            out.push(content.len() as u8);
+        } else {
+            let digits: Vec<u8> = content.len().to_be_bytes().into_iter().skip_while(|&d| d == 0).collect();
+            out.push(0x80 | digits.len() as u8);
+            out.extend(digits);
+        }
+        out.extend(content);
+        out
+    }
+
+    /// The form ldap3 hands an entry over in: its content octets, raw.
+    pub(crate) fn raw_form(tag: &StructureTag) -> StructureTag {
+        let whole = encode(tag);
+        let content = ldap3::asn1::split_entry_message(&message(1, &whole, None)).expect("an entry").entry.to_vec();
+        StructureTag { class: TagClass::Application, id: SEARCH_RESULT_ENTRY, payload: PL::P(content) }
+    }
+
+    /// An LDAPMessage around an encoded protocolOp (and controls).
+    fn message(id: u8, op: &[u8], controls: Option<&[u8]>) -> Vec<u8> {
+        let id = StructureTag { class: TagClass::Universal, id: 2, payload: PL::P(vec![id]) };
+        let mut content = encode(&id);
+        content.extend_from_slice(op);
+        content.extend(controls.unwrap_or_default());
+        let mut whole = encode(&StructureTag { class: TagClass::Universal, id: 16, payload: PL::P(content) });
+        whole[0] |= 0x20;
+        whole
+    }
+
+    /// ldap3 splits an entry's message without decoding the entry, for
+    /// short and long lengths, with and without controls; anything else
+    /// (another operation, a message cut short) is left to its decoder.
+    #[test]
+    fn entry_messages_are_split_without_decoding_the_entry() {
+        let big = vec![b'x'; 70_000];
+        for value in [&b"a"[..], &big[..200], &big] {
+            let op = encode(&raw_entry("uid=a,dc=x", &[("description", &[value])]));
+            let controls = encode(&StructureTag {
+                class: TagClass::Context,
+                id: 0,
+                payload: PL::C(vec![sequence(vec![octets(b"1.2.3")])]),
+            });
+            for with in [None, Some(&controls[..])] {
+                let mut bytes = message(7, &op, with);
+                let whole = bytes.len();
+                bytes.extend_from_slice(b"next message");
+                let split = ldap3::asn1::split_entry_message(&bytes).expect("split");
+                assert_eq!((split.consumed, split.msgid, split.controls), (whole, 7, with));
+                // The content octets: the op without its identifier and length.
+                assert!(op.ends_with(split.entry) && op.len() - split.entry.len() <= 6);
+                let tag = StructureTag { class: TagClass::Application, id: 4, payload: PL::P(split.entry.to_vec()) };
+                assert_eq!(into_entry(tag).expect("entry").values("description"), [String::from_utf8_lossy(value)]);
+                for cut in [1, whole / 2, whole - 1] {
+                    assert!(ldap3::asn1::split_entry_message(&bytes[..cut]).is_none(), "cut at {cut}");
+                }
+            }
+        }
+        let done = encode(&StructureTag { class: TagClass::Application, id: 5, payload: PL::C(vec![]) });
+        assert!(ldap3::asn1::split_entry_message(&message(2, &done, None)).is_none());
+    }
+
+    /// Both forms of an entry read the same, down to the fingerprint.
+    #[test]
+    fn raw_entries_read_as_the_tree_form_does() {
+        let tree = raw_entry(
+            "uid=a,dc=x",
+            &[("uid", &[b"a"]), ("mail", &[b"a@x", b"b@x"]), ("jpegPhoto", &[b"ok", &[0xff, 0xd8]]), ("empty", &[])],
+        );
+        let raw = raw_form(&tree);
+        assert!(matches!(raw.payload, PL::P(_)));
+        let fingerprint = |tag: &StructureTag| {
+            crate::sync::fingerprint::of_entry(&RawEntry::of(tag).expect("entry"), "uid", 7).expect("fingerprint")
+        };
+        assert_eq!(fingerprint(&raw), fingerprint(&tree));
+        let (a, b) = (into_entry(raw.clone()).expect("raw"), into_entry(tree.clone()).expect("tree"));
+        assert_eq!(
+            (a.dn.clone(), a.values("mail"), a.binary("jpegPhoto")),
+            (b.dn.clone(), b.values("mail"), b.binary("jpegPhoto"))
+        );
+        assert_eq!(ldap3::asn1::inflate_entry(raw), tree);
+    }
+
+    /// A raw entry cut anywhere is an error, never a shorter entry or a panic.
+    #[test]
+    fn raw_entries_cut_short_are_malformed() {
+        let raw = raw_form(&raw_entry("uid=a,dc=x", &[("uid", &[b"a"]), ("mail", &[b"a@x", b"b@x"])]));
+        let PL::P(content) = &raw.payload else { panic!("raw form") };
+        for cut in 0..content.len() {
+            let tag = StructureTag { payload: PL::P(content[..cut].to_vec()), ..raw.clone() };
+            assert!(into_entry(tag).is_err(), "cut at {cut}");
         }
     }
 

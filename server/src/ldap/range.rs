@@ -164,6 +164,12 @@ pub async fn complete(ldap: &mut Ldap, timeout: Duration, tag: &mut StructureTag
     if !has_options {
         return Ok(());
     }
+    // Windows are completed in ldap3's tree form; entries arrive raw.
+    if matches!(tag.payload, PL::P(_)) {
+        let raw =
+            std::mem::replace(tag, StructureTag { class: TagClass::Universal, id: 0, payload: PL::C(Vec::new()) });
+        *tag = ldap3::asn1::inflate_entry(raw);
+    }
     let pending = unfinished(tag);
     if !pending.is_empty() {
         let dn = RawEntry::of(tag).and_then(|e| String::from_utf8(e.dn.to_vec()).ok()).ok_or_else(malformed)?;

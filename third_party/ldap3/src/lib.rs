@@ -137,6 +137,9 @@ pub mod asn1 {
     pub use lber::IResult;
     pub use lber::common::TagClass;
     pub use lber::parse::{parse_tag, parse_uint};
+    // dirbridge patch: entries arrive raw (see PATCHED.md).
+    pub use crate::protocol::{EntryMessage, split_entry_message};
+    pub use crate::search::inflate_entry;
     pub use lber::structure::{PL, StructureTag};
     pub use lber::structures::{
         ASNTag, Boolean, Enumerated, ExplicitTag, Integer, Null, OctetString, Sequence, Set, Tag,

@@ -50,8 +50,94 @@ pub enum LdapOp {
 }
 
 #[allow(clippy::type_complexity)]
+/// dirbridge patch: the parts of a complete LDAPMessage whose protocolOp is
+/// a SearchResultEntry, found without decoding the entry (see PATCHED.md).
+#[derive(Debug, PartialEq, Eq)]
+pub struct EntryMessage<'a> {
+    /// Bytes of the whole message.
+    pub consumed: usize,
+    pub msgid: i32,
+    /// The content octets of the SearchResultEntry: the DN, then the
+    /// attribute list, still BER-encoded.
+    pub entry: &'a [u8],
+    /// The encoded `[0] Controls` element, if any.
+    pub controls: Option<&'a [u8]>,
+}
+
+/// The start and length of the content of the element at `at`, when its
+/// identifier octet is `identifier` and its length is definite and complete
+/// within `buf`.
+fn element(buf: &[u8], at: usize, identifier: u8) -> Option<(usize, usize)> {
+    if *buf.get(at)? != identifier {
+        return None;
+    }
+    let first = *buf.get(at + 1)?;
+    let (start, len) = if first < 0x80 {
+        (at + 2, usize::from(first))
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let digits = buf.get(at + 2..at + 2 + n)?;
+        (at + 2 + n, digits.iter().fold(0usize, |len, &d| (len << 8) | usize::from(d)))
+    };
+    (buf.len() >= start.checked_add(len)?).then_some((start, len))
+}
+
+/// dirbridge patch: splits a SearchResultEntry message at the head of
+/// `buf`; None for any other message, an incomplete one or an unusual
+/// encoding (the general decoder then takes it).
+pub fn split_entry_message(buf: &[u8]) -> Option<EntryMessage<'_>> {
+    let (start, len) = element(buf, 0, 0x30)?;
+    let end = start + len;
+    let message = &buf[..end];
+    let (id_start, id_len) = element(message, start, 0x02)?;
+    if id_len == 0 || id_len > 4 {
+        return None;
+    }
+    let (_, msgid) = parse_uint(&message[id_start..id_start + id_len]).ok()?;
+    let (op_start, op_len) = element(message, id_start + id_len, 0x64)?;
+    let op_end = op_start + op_len;
+    let controls = if op_end == end {
+        None
+    } else {
+        let (c_start, c_len) = element(message, op_end, 0xa0)?;
+        if c_start + c_len != end {
+            return None;
+        }
+        Some(&message[op_end..end])
+    };
+    Some(EntryMessage {
+        consumed: end,
+        msgid: msgid as i32,
+        entry: &message[op_start..op_end],
+        controls,
+    })
+}
+
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
     let decoding_error = io::Error::new(io::ErrorKind::Other, "decoding error");
+    // dirbridge patch: an entry is handed over as its raw content (one
+    // allocation instead of one per value and per structure); see
+    // `search::inflate_entry` for the tree form.
+    if let Some(message) = split_entry_message(buf) {
+        let controls = match message.controls {
+            Some(bytes) => match lber::parse::parse_tag(bytes) {
+                Ok((rest, tag)) if rest.is_empty() => parse_controls(tag),
+                _ => return Err(decoding_error),
+            },
+            None => vec![],
+        };
+        let tag = StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::P(message.entry.to_vec()),
+        };
+        let (consumed, msgid) = (message.consumed, message.msgid);
+        buf.advance(consumed);
+        return Ok(Some((msgid, (Tag::StructureTag(tag), controls))));
+    }
     let mut parser = lber::Parser::new();
     // dirbridge patch: take the parsed tag by value instead of cloning it
     // (the clone copied every value of every message once more).

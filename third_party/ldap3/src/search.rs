@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::time;
 
 use lber::common::TagClass;
-use lber::structure::StructureTag;
+use lber::structure::{PL, StructureTag};
 use lber::structures::{Boolean, Enumerated, Integer, OctetString, Sequence, Tag};
 
 /// Possible values for search scope.
@@ -150,6 +150,7 @@ impl SearchEntry {
     ///
     /// __Note__: this function will panic on parsing error.
     pub fn construct(re: ResultEntry) -> SearchEntry {
+        let re = ResultEntry(inflate_entry(re.0), re.1);
         let mut tags =
             re.0.match_id(4)
                 .and_then(|t| t.expect_constructed())
@@ -836,6 +837,38 @@ where
     /// Search, intentionally so.
     pub fn ldap_handle(&mut self) -> &mut Ldap {
         &mut self.ldap
+    }
+}
+
+/// dirbridge patch: the tree form of a SearchResultEntry the decoder handed
+/// over raw (its content octets as a primitive payload); any other tag is
+/// returned as it is. Content that does not parse is left out, and the
+/// caller finds the entry malformed.
+pub fn inflate_entry(tag: StructureTag) -> StructureTag {
+    match tag {
+        StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::P(content),
+        } => {
+            let mut parts = Vec::with_capacity(2);
+            let mut rest = &content[..];
+            while !rest.is_empty() {
+                match lber::parse::parse_tag(rest) {
+                    Ok((after, part)) => {
+                        parts.push(part);
+                        rest = after;
+                    }
+                    Err(_) => break,
+                }
+            }
+            StructureTag {
+                class: TagClass::Application,
+                id: 4,
+                payload: PL::C(parts),
+            }
+        }
+        other => other,
     }
 }
 
