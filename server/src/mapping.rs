@@ -311,6 +311,18 @@ pub fn user_member_keys(user: &User) -> Vec<String> {
 
 /// Maps a group entry; members are keyed with [`member_key`].
 pub fn map_group(repo: &Repository, entry: &Entry) -> Result<PreparedGroup, MappingError> {
+    let members = entry.values(repo.groups.member_attribute.as_str()).iter().map(String::as_str);
+    map_group_with_members(repo, entry, members)
+}
+
+/// [`map_group`] with the member attribute's values given apart (a sync
+/// reads them in place from the message: a group of 200,000 members is not
+/// copied into an [`Entry`] first).
+pub fn map_group_with_members<'v>(
+    repo: &Repository,
+    entry: &Entry,
+    members: impl Iterator<Item = &'v str>,
+) -> Result<PreparedGroup, MappingError> {
     let fail = |reason: String| MappingError { dn: entry.dn.clone(), reason };
     let groups = &repo.groups;
     let uuid = uuid_of(entry, &repo.users.uuid_attribute)
@@ -321,12 +333,7 @@ pub fn map_group(repo: &Repository, entry: &Entry) -> Result<PreparedGroup, Mapp
         .ok_or_else(|| fail(format!("has no {name_attribute} (the group name attribute)")))?
         .to_string();
     let members = MemberKeys::new(
-        entry
-            .values(groups.member_attribute.as_str())
-            .iter()
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| member_key(groups.member_attribute, v))
-            .collect(),
+        members.filter(|v| !v.trim().is_empty()).map(|v| member_key(groups.member_attribute, v)).collect(),
     );
     let dn_key = crate::dn::normalize(&entry.dn);
     let mut hasher = Sha256::new();

@@ -136,6 +136,30 @@ impl<'a> RawEntry<'a> {
     }
 }
 
+impl<'a> RawEntry<'a> {
+    /// The text values of every attribute named `name` (any case), in the
+    /// order sent; None when one of them is not UTF-8 (the attribute is then
+    /// binary, as in an [`Entry`]), Err when the entry is malformed.
+    pub fn text_values(&self, name: &str) -> Result<Option<Vec<&'a str>>, String> {
+        let mut text = Vec::new();
+        let mut binary = false;
+        for attribute in self.attributes() {
+            let attribute = attribute.ok_or_else(malformed)?;
+            if !attribute.name.eq_ignore_ascii_case(name.as_bytes()) {
+                continue;
+            }
+            for value in attribute.values() {
+                let value = value.ok_or_else(malformed)?;
+                match std::str::from_utf8(value) {
+                    Ok(value) => text.push(value),
+                    Err(_) => binary = true,
+                }
+            }
+        }
+        Ok((!binary).then_some(text))
+    }
+}
+
 impl<'a> RawAttribute<'a> {
     /// The values; an item is None when that value is malformed.
     pub fn values(&self) -> impl Iterator<Item = Option<&'a [u8]>> + 'a {
@@ -164,13 +188,21 @@ fn text_or_binary(values: &[&[u8]]) -> Result<Vec<String>, Vec<Vec<u8>>> {
 /// Decodes a SearchResultEntry into an [`Entry`] (each value copied once
 /// from the message).
 pub fn into_entry(tag: StructureTag) -> Result<Entry, String> {
-    let raw = RawEntry::of(&tag).ok_or_else(malformed)?;
+    to_entry(&RawEntry::of(&tag).ok_or_else(malformed)?, |_| false)
+}
+
+/// Decodes an entry into an [`Entry`] without the attributes `skip` names
+/// (those its caller reads in place).
+pub fn to_entry(raw: &RawEntry<'_>, skip: impl Fn(&[u8]) -> bool) -> Result<Entry, String> {
     let dn = std::str::from_utf8(raw.dn).map_err(|_| "the server sent a DN that is not UTF-8".to_string())?;
     let mut attrs: Attributes<Vec<String>> = Attributes::default();
     let mut bin_attrs: Attributes<Vec<Vec<u8>>> = Attributes::default();
     let mut values: Vec<&[u8]> = Vec::new();
     for attribute in raw.attributes() {
         let attribute = attribute.ok_or_else(malformed)?;
+        if skip(attribute.name) {
+            continue;
+        }
         let name = std::str::from_utf8(attribute.name).map_err(|_| malformed())?;
         values.clear();
         for value in attribute.values() {

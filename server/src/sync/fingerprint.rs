@@ -9,7 +9,7 @@
 //! adversarial content against a list), so a non-cryptographic hash does.
 
 use crate::ldap::entry::{self, RawEntry};
-use crate::mapping::{self, Entry};
+use crate::mapping;
 use app::model::Repository;
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
@@ -72,31 +72,34 @@ pub fn of_entry(entry: &RawEntry, uuid_attribute: &str, mapping_key: u128) -> Op
 }
 
 /// What reading an entry found.
-pub enum Recognised {
+pub enum Recognised<T> {
     /// Its fingerprint matches the stored one (its UUID): nothing to decode.
     Unchanged(String),
     /// Decoded, with its fingerprint to store beside it.
-    Decoded(Entry, Option<SourceHash>),
+    Decoded(T, Option<SourceHash>),
     /// It could not be decoded (why).
     Malformed(String),
 }
 
 /// Fingerprints an entry as it arrived and asks `is_stored(uuid, hash)`
-/// whether the store already has it so; decodes it only when not.
-pub fn recognise<E>(
-    tag: ldap3::asn1::StructureTag,
+/// whether the store already has it so; decodes it with `decode` only when
+/// not.
+pub fn recognise<T, E>(
+    tag: &ldap3::asn1::StructureTag,
     uuid_attribute: &str,
     mapping_key: u128,
     mut is_stored: impl FnMut(&str, &SourceHash) -> Result<bool, E>,
-) -> Result<Recognised, E> {
-    let fingerprint = RawEntry::of(&tag).and_then(|raw| of_entry(&raw, uuid_attribute, mapping_key));
+    decode: impl FnOnce(&RawEntry<'_>) -> Result<T, String>,
+) -> Result<Recognised<T>, E> {
+    let Some(raw) = RawEntry::of(tag) else { return Ok(Recognised::Malformed(entry::malformed())) };
+    let fingerprint = of_entry(&raw, uuid_attribute, mapping_key);
     if let Some(Fingerprint { uuid: Some(uuid), hash }) = &fingerprint {
         if is_stored(uuid, hash)? {
             return Ok(Recognised::Unchanged(uuid.clone()));
         }
     }
-    Ok(match entry::into_entry(tag) {
-        Ok(entry) => Recognised::Decoded(entry, fingerprint.map(|f| f.hash)),
+    Ok(match decode(&raw) {
+        Ok(decoded) => Recognised::Decoded(decoded, fingerprint.map(|f| f.hash)),
         Err(reason) => Recognised::Malformed(reason),
     })
 }

@@ -6,6 +6,7 @@ pub mod fingerprint;
 pub mod plan;
 
 use crate::ldap::content_sync::{self, SyncItem};
+use crate::ldap::entry::{self, RawEntry};
 use crate::ldap::{self, Secrets};
 use crate::mapping::{self, Entry};
 use crate::service::now_rfc3339;
@@ -644,10 +645,19 @@ impl GroupReader {
         let stored = |uuid: &str, hash: &fingerprint::SourceHash| {
             Ok::<_, std::convert::Infallible>(self.known.get(uuid).map(Vec::as_slice) == Some(hash.as_slice()))
         };
-        match fingerprint::recognise(tag, &self.repo.users.uuid_attribute, self.mapping_key, stored) {
+        // The member values are read in place; the rest is decoded.
+        let member_attribute = self.repo.groups.member_attribute.as_str();
+        let decode = |raw: &RawEntry<'_>| {
+            let members = raw.text_values(member_attribute)?;
+            let entry = entry::to_entry(raw, |name| name.eq_ignore_ascii_case(member_attribute.as_bytes()))?;
+            // Members that are not text are no members (as in an Entry).
+            let members = members.unwrap_or_default();
+            Ok(mapping::map_group_with_members(&self.repo, &entry, members.into_iter()))
+        };
+        match fingerprint::recognise(&tag, &self.repo.users.uuid_attribute, self.mapping_key, stored, decode) {
             Ok(Recognised::Unchanged(uuid)) => Item::Unchanged(uuid),
-            Ok(Recognised::Decoded(entry, source_hash)) => {
-                Item::Group(mapping::map_group(&self.repo, &entry).map(|g| PreparedGroup { source_hash, ..g }))
+            Ok(Recognised::Decoded(group, source_hash)) => {
+                Item::Group(group.map(|g| PreparedGroup { source_hash, ..g }))
             }
             Ok(Recognised::Malformed(reason)) => Item::Malformed(reason),
             Err(never) => match never {},
@@ -673,7 +683,8 @@ impl UserReader {
             }
             None => Ok(false),
         };
-        Ok(match fingerprint::recognise(tag, &self.repo.users.uuid_attribute, self.mapping_key, stored)? {
+        let decode = |raw: &RawEntry<'_>| entry::to_entry(raw, |_| false);
+        Ok(match fingerprint::recognise(&tag, &self.repo.users.uuid_attribute, self.mapping_key, stored, decode)? {
             Recognised::Unchanged(uuid) => Item::Unchanged(uuid),
             Recognised::Decoded(entry, source_hash) => {
                 let mut user = self.map(entry);
@@ -1227,5 +1238,66 @@ impl<'a> Run<'a> {
             .map_err(store_error)?;
         batch.clear();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ldap::entry::tests::{raw_entry, raw_form};
+    use ldap3::asn1::PL;
+
+    fn reader() -> GroupReader {
+        let repo = app::presets::new_repository(app::model::Vendor::OpenLdap);
+        GroupReader { mapping_key: fingerprint::mapping_key(&repo), repo, known: Default::default() }
+    }
+
+    const UUID: &[u8] = b"5c7b2a3e-1111-4e3b-9c1d-0242ac120002";
+
+    /// A group read in place from the raw message maps exactly as one
+    /// decoded whole into an Entry.
+    #[test]
+    fn a_raw_group_maps_as_its_decoded_entry_does() {
+        let reader = reader();
+        let members: [&[u8]; 4] = [b"uid=B,ou=People,dc=x", b"uid=a,ou=People,dc=x", b"", b"UID=a, ou=People,dc=x"];
+        let tree = raw_entry(
+            "cn=Ops,ou=Groups,dc=x",
+            &[("cn", &[b"Ops"]), ("member", &members[..2]), ("entryUUID", &[UUID]), ("Member", &members[2..])],
+        );
+        let Item::Group(Ok(group)) = reader.read(raw_form(&tree)) else { panic!("a group") };
+        let want = mapping::map_group(&reader.repo, &entry::into_entry(tree.clone()).expect("entry")).expect("maps");
+        // The Entry path keeps one attribute per name as sent ("member"): the
+        // raw path also takes "Member", as the directory means.
+        assert_eq!(group.members.iter().collect::<Vec<_>>(), ["uid=a,ou=people,dc=x", "uid=b,ou=people,dc=x"]);
+        assert_eq!(
+            (group.uuid.as_str(), group.name.as_str(), group.dn_key.as_str()),
+            (want.uuid.as_str(), "Ops", want.dn_key.as_str())
+        );
+        assert_eq!(group.members, want.members);
+        assert!(group.source_hash.is_some());
+    }
+
+    /// Members that are not text are no members (as in an Entry); a member
+    /// value that is not even a value makes the entry malformed, never a
+    /// group without members.
+    #[test]
+    fn raw_group_members_that_are_not_text_or_not_values() {
+        let reader = reader();
+        let binary =
+            raw_entry("cn=Bin,dc=x", &[("cn", &[b"Bin"]), ("entryUUID", &[UUID]), ("member", &[b"uid=a", &[0xff]])]);
+        let Item::Group(Ok(group)) = reader.read(raw_form(&binary)) else { panic!("a group") };
+        assert!(group.members.is_empty());
+        let mut broken =
+            raw_entry("cn=Bad,dc=x", &[("cn", &[b"Bad"]), ("entryUUID", &[UUID]), ("member", &[b"uid=a"])]);
+        if let PL::C(parts) = &mut broken.payload {
+            if let PL::C(attributes) = &mut parts[1].payload {
+                if let PL::C(pair) = &mut attributes[2].payload {
+                    if let PL::C(values) = &mut pair[1].payload {
+                        values[0].payload = PL::C(vec![]);
+                    }
+                }
+            }
+        }
+        assert!(matches!(reader.read(raw_form(&broken)), Item::Malformed(_)));
     }
 }
