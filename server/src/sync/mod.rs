@@ -138,6 +138,7 @@ impl SyncEngine {
             }
         };
         let outcome = run.execute(secrets, request).await;
+        let finish_started = std::time::Instant::now();
         if let Err(e) = blocking(|| run.db.finish()) {
             tracing::warn!(error = %e, run = run_id, "the run's last writes could not be committed");
         }
@@ -160,6 +161,7 @@ impl SyncEngine {
         {
             tracing::error!(error = %e, run = run_id, "sync run could not be finished in the store");
         }
+        run.timings.finish += finish_started.elapsed();
         let c = &run.counts;
         tracing::info!(
             tenant,
@@ -181,6 +183,7 @@ impl SyncEngine {
             groups_ms = run.timings.groups.as_millis() as u64,
             groups_read_ms = run.timings.groups_read.as_millis() as u64,
             setup_ms = run.timings.setup.as_millis() as u64,
+            finish_ms = run.timings.finish.as_millis() as u64,
             total_ms = run.timer.elapsed().as_millis() as u64,
             "sync finished"
         );
@@ -758,6 +761,8 @@ struct Timings {
     groups_read: std::time::Duration,
     /// Connecting, binding and choosing the method, before the users read.
     setup: std::time::Duration,
+    /// Recording the run's end: its last commit, the sync state, the run row.
+    finish: std::time::Duration,
 }
 
 impl<'a> Run<'a> {
@@ -950,9 +955,11 @@ impl<'a> Run<'a> {
         }
         let _ = ldap.unbind().await;
 
+        let saving = std::time::Instant::now();
         if let Err(e) = self.store.save_sync_state(self.tenant, &repo.id, &next_state).await {
             tracing::error!(error = %e, repository = repo.id, "sync state could not be saved");
         }
+        self.timings.finish += saving.elapsed();
         Outcome { state: "succeeded", message: (!messages.is_empty()).then(|| messages.join("; ")) }
     }
 
