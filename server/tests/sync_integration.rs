@@ -303,7 +303,7 @@ async fn a_stale_cookie_falls_back_to_the_present_set_and_removes_what_is_gone()
     let store = e.service.store();
     let mut state = store.sync_state("default", "stale").await.expect("read").expect("saved by the full run");
     state.users_cookie = Some(b"rid=000,csn=20000101000000.000000Z#000000#000#000000".to_vec());
-    store.save_sync_state("default", "stale", &state).await.expect("saved");
+    store.bulk().expect("writer").save_sync_state("default", "stale", &state).expect("saved");
     let r = run(&port, "stale", SyncMode::Changed).await;
     assert_eq!((r.state.as_str(), r.method.as_str()), ("succeeded", "syncrepl"), "{r:?}");
     assert_eq!((r.counts.seen, r.counts.unchanged, r.counts.disabled), (40, 40, 1), "{r:?}");
@@ -464,7 +464,7 @@ async fn a_replay_too_large_for_memory_becomes_a_complete_read() {
     let store = e.service.store();
     let mut state = store.sync_state("default", "big").await.expect("read").expect("saved");
     state.users_cookie = Some(b"rid=000,csn=20000101000000.000000Z#000000#000#000000".to_vec());
-    store.save_sync_state("default", "big", &state).await.expect("saved");
+    store.bulk().expect("writer").save_sync_state("default", "big", &state).expect("saved");
     // The groups' own cookie is still good: their changes are read while the
     // users' replay goes, then read again completely once it is abandoned.
     add_member(&e.slapd, "Admins", 10);

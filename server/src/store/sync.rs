@@ -171,6 +171,50 @@ pub struct SyncState {
     pub since: String,
 }
 
+/// How a run ended, as its row stores it.
+pub struct RunEnd {
+    pub id: i64,
+    pub state: &'static str,
+    pub finished_at: String,
+    /// JSON of the counts, errors, changes and group counts.
+    pub counts: String,
+    pub errors: String,
+    pub changes: String,
+    pub group_counts: Option<String>,
+    pub seen: i64,
+    pub message: Option<String>,
+}
+
+impl RunEnd {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: i64,
+        state: &'static str,
+        finished_at: String,
+        counts: &SyncCounts,
+        message: Option<String>,
+        errors: &[SyncError],
+        changes: &[SyncChange],
+        group_counts: Option<&GroupCounts>,
+    ) -> RunEnd {
+        RunEnd {
+            id,
+            state,
+            finished_at,
+            counts: serde_json::to_string(counts).unwrap_or_default(),
+            errors: serde_json::to_string(errors).unwrap_or_default(),
+            changes: serde_json::to_string(changes).unwrap_or_default(),
+            group_counts: group_counts.and_then(|g| serde_json::to_string(g).ok()),
+            seen: counts.seen as i64,
+            message,
+        }
+    }
+}
+
+/// Parameters: state, finished_at, counts, seen, message, errors, changes,
+/// group_counts, id (see [`RunEnd`]).
+pub(super) const FINISH_RUN: &str = "UPDATE sync_runs SET state = ?1, finished_at = ?2, counts = ?3, progress_done = ?4, progress_total = CASE WHEN ?1 = 'succeeded' THEN ?4 ELSE progress_total END, message = ?5, errors = ?6, changes = ?7, group_counts = ?8 WHERE id = ?9";
+
 /// What deletion detection found after a complete enumeration.
 #[derive(Debug)]
 pub struct Missing {
@@ -212,33 +256,21 @@ impl Store {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub async fn finish_run(
-        &self,
-        id: i64,
-        state: &str,
-        now: &str,
-        counts: &SyncCounts,
-        message: Option<&str>,
-        errors: &[SyncError],
-        changes: &[SyncChange],
-        group_counts: Option<&GroupCounts>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE sync_runs SET state = ?, finished_at = ?, counts = ?, progress_done = ?, progress_total = CASE WHEN ? = 'succeeded' THEN ? ELSE progress_total END, message = ?, errors = ?, changes = ?, group_counts = ? WHERE id = ?",
-        )
-        .bind(state)
-        .bind(now)
-        .bind(serde_json::to_string(counts).unwrap_or_default())
-        .bind(counts.seen as i64)
-        .bind(state)
-        .bind(counts.seen as i64)
-        .bind(message)
-        .bind(serde_json::to_string(errors).unwrap_or_default())
-        .bind(serde_json::to_string(changes).unwrap_or_default())
-        .bind(group_counts.and_then(|g| serde_json::to_string(g).ok()))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+    /// Records how a run ended (see [`RunEnd`]; a run's writer records it on
+    /// its own connection, [`super::bulk::Bulk::finish_run`]).
+    pub async fn finish_run(&self, end: &RunEnd) -> Result<(), StoreError> {
+        sqlx::query(FINISH_RUN)
+            .bind(end.state)
+            .bind(&end.finished_at)
+            .bind(&end.counts)
+            .bind(end.seen)
+            .bind(&end.message)
+            .bind(&end.errors)
+            .bind(&end.changes)
+            .bind(&end.group_counts)
+            .bind(end.id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -305,20 +337,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .map(|r| SyncState { users_cookie: r.get(0), groups_cookie: r.get(1), since: r.get(2) }))
-    }
-
-    pub async fn save_sync_state(&self, tenant: &str, repo: &str, state: &SyncState) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sync_state (tenant, repository_id, users_cookie, groups_cookie, since) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, repository_id) DO UPDATE SET users_cookie = excluded.users_cookie, groups_cookie = excluded.groups_cookie, since = excluded.since",
-        )
-        .bind(tenant)
-        .bind(repo)
-        .bind(&state.users_cookie)
-        .bind(&state.groups_cookie)
-        .bind(&state.since)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     pub async fn set_run_method(&self, id: i64, method: &str) -> Result<(), StoreError> {

@@ -13,7 +13,7 @@ use crate::service::now_rfc3339;
 use crate::store::bulk::{blocking, Bulk};
 use crate::store::groups::PreparedGroup;
 use crate::store::known::KnownUsers;
-use crate::store::sync::{PreparedUser, Removal, SyncState, MAX_SAMPLES};
+use crate::store::sync::{PreparedUser, Removal, RunEnd, SyncState, MAX_SAMPLES};
 use crate::store::Store;
 use app::error::AppError;
 use app::model::{
@@ -131,9 +131,8 @@ impl SyncEngine {
             Ok(r) => r,
             Err(m) => {
                 drop(guard);
-                let counts = SyncCounts::default();
-                let _ =
-                    self.store.finish_run(run_id, "failed", &now_rfc3339(), &counts, Some(&m), &[], &[], None).await;
+                let end = RunEnd::new(run_id, "failed", now_rfc3339(), &SyncCounts::default(), Some(m), &[], &[], None);
+                let _ = self.store.finish_run(&end).await;
                 return;
             }
         };
@@ -145,20 +144,17 @@ impl SyncEngine {
         // The repository is free again before the run reads as finished: a
         // client that starts the next run as soon as it sees the end gets it.
         drop(guard);
-        if let Err(e) = self
-            .store
-            .finish_run(
-                run_id,
-                outcome.state,
-                &now_rfc3339(),
-                &run.counts,
-                outcome.message.as_deref(),
-                &run.errors,
-                &run.changes,
-                run.group_counts.as_ref(),
-            )
-            .await
-        {
+        let end = RunEnd::new(
+            run_id,
+            outcome.state,
+            now_rfc3339(),
+            &run.counts,
+            outcome.message.clone(),
+            &run.errors,
+            &run.changes,
+            run.group_counts.as_ref(),
+        );
+        if let Err(e) = blocking(|| run.db.finish_run(&end)) {
             tracing::error!(error = %e, run = run_id, "sync run could not be finished in the store");
         }
         run.timings.finish += finish_started.elapsed();
@@ -775,7 +771,12 @@ impl<'a> Run<'a> {
         stored_users: u64,
         force: bool,
     ) -> Result<Run<'a>, String> {
-        let db = store.run_writer().map_err(store_error)?;
+        let mut db = store.run_writer().map_err(store_error)?;
+        match blocking(|| db.restart_wal()) {
+            Ok(true) => {}
+            Ok(false) => tracing::info!(run = run_id, "the WAL could not be restarted before the run"),
+            Err(e) => tracing::warn!(error = %e, run = run_id, "the WAL could not be checkpointed before the run"),
+        }
         Ok(Run {
             store,
             tenant,
@@ -956,7 +957,7 @@ impl<'a> Run<'a> {
         let _ = ldap.unbind().await;
 
         let saving = std::time::Instant::now();
-        if let Err(e) = self.store.save_sync_state(self.tenant, &repo.id, &next_state).await {
+        if let Err(e) = blocking(|| self.db.save_sync_state(self.tenant, &repo.id, &next_state)) {
             tracing::error!(error = %e, repository = repo.id, "sync state could not be saved");
         }
         self.timings.finish += saving.elapsed();
