@@ -189,17 +189,19 @@ impl Bulk {
         self.conn.busy_timeout(std::time::Duration::from_millis(100))?;
         let deadline = std::time::Instant::now() + RESTART_WAIT;
         let restarted = loop {
-            let busy: i64 = self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get(0))?;
-            if busy == 0 {
-                break true;
+            let busy = self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+            match busy {
+                Ok(0) => break Ok(true),
+                Ok(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Ok(_) => break Ok(false),
+                Err(e) => break Err(e),
             }
-            if std::time::Instant::now() >= deadline {
-                break false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
         };
+        // The run's own writes wait as long as ever, whatever happened here.
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(restarted)
+        Ok(restarted?)
     }
 
     /// Gives back most of the page cache (kept for the users' indexes) once
