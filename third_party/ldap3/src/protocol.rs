@@ -49,7 +49,6 @@ pub enum LdapOp {
     Unbind,
 }
 
-#[allow(clippy::type_complexity)]
 /// dirbridge patch: the parts of a complete LDAPMessage whose protocolOp is
 /// a SearchResultEntry, found without decoding the entry (see PATCHED.md).
 #[derive(Debug, PartialEq, Eq)]
@@ -116,6 +115,7 @@ pub fn split_entry_message(buf: &[u8]) -> Option<EntryMessage<'_>> {
     })
 }
 
+#[allow(clippy::type_complexity)]
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
     let decoding_error = io::Error::new(io::ErrorKind::Other, "decoding error");
     // dirbridge patch: an entry is handed over as its raw content (one
