@@ -12,28 +12,6 @@ use ldap3::asn1::{StructureTag, TagClass, PL};
 /// SearchResultEntry is [APPLICATION 4] in RFC 4511.
 const SEARCH_RESULT_ENTRY: u64 = 4;
 
-/// One BER element at the head of `bytes`: whether it is constructed, its
-/// content and what follows it; None when it is malformed or cut short.
-fn ber_element(bytes: &[u8]) -> Option<(bool, &[u8], &[u8])> {
-    let (&identifier, rest) = bytes.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > std::mem::size_of::<usize>() || rest.len() < n {
-            return None;
-        }
-        let (digits, rest) = rest.split_at(n);
-        (digits.iter().try_fold(0usize, |len, &d| len.checked_mul(256).map(|len| len | usize::from(d)))?, rest)
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let (content, rest) = rest.split_at(len);
-    Some((identifier & 0x20 != 0, content, rest))
-}
-
 /// A part of an entry: a node of ldap3's tree, or a BER element of an entry
 /// ldap3 handed over raw (see third_party/ldap3/PATCHED.md).
 #[derive(Clone, Copy)]
@@ -75,10 +53,10 @@ impl<'a> Iterator for Children<'a> {
         match self {
             Children::Tree(parts) => parts.next().map(|t| Some(Node::Tree(t))),
             Children::Ber([]) => None,
-            Children::Ber(bytes) => Some(match ber_element(bytes) {
-                Some((constructed, content, rest)) => {
+            Children::Ber(bytes) => Some(match ldap3::asn1::split_element(bytes) {
+                Some((identifier, content, rest)) => {
                     *bytes = rest;
-                    Some(Node::Ber { constructed, content })
+                    Some(Node::Ber { constructed: identifier & 0x20 != 0, content })
                 }
                 None => {
                     *bytes = &[];
@@ -134,9 +112,7 @@ impl<'a> RawEntry<'a> {
             Some(RawAttribute { name: name.primitive()?, values: values.children()? })
         })
     }
-}
 
-impl<'a> RawEntry<'a> {
     /// The text values of every attribute named `name` (any case), in the
     /// order sent; None when one of them is not UTF-8 (the attribute is then
     /// binary, as in an [`Entry`]), Err when the entry is malformed.
@@ -248,13 +224,9 @@ pub(crate) mod tests {
         }
     }
 
-    /// `tag` BER-encoded (definite lengths, short or long form).
-    pub(crate) fn encode(tag: &StructureTag) -> Vec<u8> {
-        let (constructed, content) = match &tag.payload {
-            PL::P(bytes) => (0, bytes.clone()),
-            PL::C(parts) => (0x20, parts.iter().flat_map(encode).collect()),
-        };
-        let mut out = vec![((tag.class as u8) << 6) | constructed | tag.id as u8];
+    /// A BER element (definite length, short or long form).
+    fn element(identifier: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![identifier];
         if content.len() < 0x80 {
             out.push(content.len() as u8);
         } else {
@@ -262,26 +234,35 @@ pub(crate) mod tests {
             out.push(0x80 | digits.len() as u8);
             out.extend(digits);
         }
-        out.extend(content);
+        out.extend_from_slice(content);
         out
+    }
+
+    /// The content octets of `tag`, BER-encoded.
+    fn content(tag: &StructureTag) -> Vec<u8> {
+        match &tag.payload {
+            PL::P(bytes) => bytes.clone(),
+            PL::C(parts) => parts.iter().flat_map(encode).collect(),
+        }
+    }
+
+    /// `tag` BER-encoded.
+    fn encode(tag: &StructureTag) -> Vec<u8> {
+        let constructed = if matches!(tag.payload, PL::C(_)) { 0x20 } else { 0 };
+        element(((tag.class as u8) << 6) | constructed | tag.id as u8, &content(tag))
     }
 
     /// The form ldap3 hands an entry over in: its content octets, raw.
     pub(crate) fn raw_form(tag: &StructureTag) -> StructureTag {
-        let whole = encode(tag);
-        let content = ldap3::asn1::split_entry_message(&message(1, &whole, None)).expect("an entry").entry.to_vec();
-        StructureTag { class: TagClass::Application, id: SEARCH_RESULT_ENTRY, payload: PL::P(content) }
+        StructureTag { class: TagClass::Application, id: SEARCH_RESULT_ENTRY, payload: PL::P(content(tag)) }
     }
 
     /// An LDAPMessage around an encoded protocolOp (and controls).
     fn message(id: u8, op: &[u8], controls: Option<&[u8]>) -> Vec<u8> {
-        let id = StructureTag { class: TagClass::Universal, id: 2, payload: PL::P(vec![id]) };
-        let mut content = encode(&id);
+        let mut content = element(0x02, &[id]);
         content.extend_from_slice(op);
         content.extend(controls.unwrap_or_default());
-        let mut whole = encode(&StructureTag { class: TagClass::Universal, id: 16, payload: PL::P(content) });
-        whole[0] |= 0x20;
-        whole
+        element(0x30, &content)
     }
 
     /// ldap3 splits an entry's message without decoding the entry, for

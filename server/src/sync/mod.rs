@@ -922,8 +922,7 @@ impl<'a> Run<'a> {
 
         // What the users' read left free goes back before the groups' read,
         // with most of the writer's page cache.
-        if std::env::var_os("NOSHRINK").is_some() {
-        } else if let Err(e) = blocking(|| self.db.shrink_cache()) {
+        if let Err(e) = blocking(|| self.db.shrink_cache()) {
             tracing::debug!(error = %e, "page cache kept");
         }
         crate::allocator::return_free_memory();

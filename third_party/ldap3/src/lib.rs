@@ -138,7 +138,7 @@ pub mod asn1 {
     pub use lber::common::TagClass;
     pub use lber::parse::{parse_tag, parse_uint};
     // dirbridge patch: entries arrive raw (see PATCHED.md).
-    pub use crate::protocol::{EntryMessage, split_entry_message};
+    pub use crate::protocol::{EntryMessage, split_element, split_entry_message};
     pub use crate::search::inflate_entry;
     pub use lber::structure::{PL, StructureTag};
     pub use lber::structures::{

@@ -63,54 +63,54 @@ pub struct EntryMessage<'a> {
     pub controls: Option<&'a [u8]>,
 }
 
-/// The start and length of the content of the element at `at`, when its
-/// identifier octet is `identifier` and its length is definite and complete
-/// within `buf`.
-fn element(buf: &[u8], at: usize, identifier: u8) -> Option<(usize, usize)> {
-    if *buf.get(at)? != identifier {
-        return None;
-    }
-    let first = *buf.get(at + 1)?;
-    let (start, len) = if first < 0x80 {
-        (at + 2, usize::from(first))
+/// dirbridge patch: the BER element at the head of `bytes`: its identifier
+/// octet, its content and what follows it; None when its length is
+/// indefinite, too large or not all there.
+pub fn split_element(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&identifier, rest) = bytes.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
     } else {
         let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
+        if n == 0 || n > std::mem::size_of::<usize>() || rest.len() < n {
             return None;
         }
-        let digits = buf.get(at + 2..at + 2 + n)?;
-        (at + 2 + n, digits.iter().fold(0usize, |len, &d| (len << 8) | usize::from(d)))
+        let (digits, rest) = rest.split_at(n);
+        let len = digits.iter().try_fold(0usize, |len, &d| {
+            len.checked_mul(256).map(|len| len | usize::from(d))
+        })?;
+        (len, rest)
     };
-    (buf.len() >= start.checked_add(len)?).then_some((start, len))
+    (rest.len() >= len).then(|| (identifier, &rest[..len], &rest[len..]))
 }
 
 /// dirbridge patch: splits a SearchResultEntry message at the head of
 /// `buf`; None for any other message, an incomplete one or an unusual
 /// encoding (the general decoder then takes it).
 pub fn split_entry_message(buf: &[u8]) -> Option<EntryMessage<'_>> {
-    let (start, len) = element(buf, 0, 0x30)?;
-    let end = start + len;
-    let message = &buf[..end];
-    let (id_start, id_len) = element(message, start, 0x02)?;
-    if id_len == 0 || id_len > 4 {
+    let (0x30, message, after) = split_element(buf)? else {
+        return None;
+    };
+    let (0x02, id, rest) = split_element(message)? else {
+        return None;
+    };
+    if id.is_empty() || id.len() > 4 {
         return None;
     }
-    let (_, msgid) = parse_uint(&message[id_start..id_start + id_len]).ok()?;
-    let (op_start, op_len) = element(message, id_start + id_len, 0x64)?;
-    let op_end = op_start + op_len;
-    let controls = if op_end == end {
-        None
-    } else {
-        let (c_start, c_len) = element(message, op_end, 0xa0)?;
-        if c_start + c_len != end {
-            return None;
-        }
-        Some(&message[op_end..end])
+    let (_, msgid) = parse_uint(id).ok()?;
+    let (0x64, entry, rest) = split_element(rest)? else {
+        return None;
+    };
+    let controls = match split_element(rest) {
+        None if rest.is_empty() => None,
+        Some((0xa0, _, [])) => Some(rest),
+        _ => return None,
     };
     Some(EntryMessage {
-        consumed: end,
+        consumed: buf.len() - after.len(),
         msgid: msgid as i32,
-        entry: &message[op_start..op_end],
+        entry,
         controls,
     })
 }
