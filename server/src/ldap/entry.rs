@@ -8,6 +8,7 @@
 use crate::mapping::Attributes;
 use crate::mapping::Entry;
 use ldap3::asn1::{StructureTag, TagClass, PL};
+use std::borrow::Cow;
 
 /// SearchResultEntry is [APPLICATION 4] in RFC 4511.
 const SEARCH_RESULT_ENTRY: u64 = 4;
@@ -81,6 +82,7 @@ fn exactly<const N: usize>(node: Node<'_>) -> Option<[Node<'_>; N]> {
 pub struct RawEntry<'a> {
     pub dn: &'a [u8],
     attrs: Children<'a>,
+    whole: Node<'a>,
 }
 
 /// One attribute of a [`RawEntry`]: its type as sent and its values.
@@ -101,7 +103,41 @@ impl<'a> RawEntry<'a> {
             PL::P(content) => Node::Ber { constructed: true, content },
         };
         let [dn, attrs] = exactly(whole)?;
-        Some(RawEntry { dn: dn.primitive()?, attrs: attrs.children()? })
+        Some(RawEntry { dn: dn.primitive()?, attrs: attrs.children()?, whole })
+    }
+
+    /// The entry's content octets, BER, as the server sent them (the tree
+    /// form, which ldap3 builds for unusual messages only, encoded again).
+    pub fn content(&self) -> Cow<'a, [u8]> {
+        match self.whole {
+            Node::Ber { content, .. } => Cow::Borrowed(content),
+            Node::Tree(tag) => {
+                let mut out = Vec::new();
+                if let PL::C(parts) = &tag.payload {
+                    parts.iter().for_each(|part| encode(part, &mut out));
+                }
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// The first non-empty first value of an attribute named `name` (any
+    /// case); Some(None) when there is none, None when the entry is
+    /// malformed before it is found. The values of other attributes are
+    /// skipped unread.
+    pub fn first_value(&self, name: &str) -> Option<Option<&'a [u8]>> {
+        for attribute in self.attributes() {
+            let attribute = attribute?;
+            if attribute.name.eq_ignore_ascii_case(name.as_bytes()) {
+                if let Some(value) = attribute.values().next() {
+                    match value? {
+                        [] => {}
+                        value => return Some(Some(value)),
+                    }
+                }
+            }
+        }
+        Some(None)
     }
 
     /// The attributes in the order the server sent them; an item is None
@@ -145,6 +181,38 @@ impl<'a> RawAttribute<'a> {
     pub fn value_count(&self) -> usize {
         self.values.clone().count()
     }
+}
+
+/// `tag` BER-encoded with definite, minimal lengths.
+fn encode(tag: &StructureTag, out: &mut Vec<u8>) {
+    let (constructed, content) = match &tag.payload {
+        PL::P(bytes) => (0, Cow::Borrowed(&bytes[..])),
+        PL::C(parts) => {
+            let mut content = Vec::new();
+            parts.iter().for_each(|part| encode(part, &mut content));
+            (0x20, Cow::Owned(content))
+        }
+    };
+    let class = (tag.class as u8) << 6;
+    if tag.id < 31 {
+        out.push(class | constructed | tag.id as u8);
+    } else {
+        // High tag number form: base-128 digits, all but the last with bit 8.
+        out.push(class | constructed | 0x1f);
+        let digits = (0..10).rev().map(|i| ((tag.id >> (7 * i)) & 0x7f) as u8);
+        let digits: Vec<u8> = digits.skip_while(|&d| d == 0).collect();
+        let last = digits.len() - 1;
+        out.extend(digits.iter().enumerate().map(|(i, &d)| if i < last { d | 0x80 } else { d }));
+    }
+    if content.len() < 0x80 {
+        out.push(content.len() as u8);
+    } else {
+        let length = content.len().to_be_bytes();
+        let digits = &length[length.iter().take_while(|&&d| d == 0).count()..];
+        out.push(0x80 | digits.len() as u8);
+        out.extend_from_slice(digits);
+    }
+    out.extend_from_slice(&content);
 }
 
 pub(crate) fn malformed() -> String {
@@ -300,9 +368,16 @@ pub(crate) mod tests {
     /// Both forms of an entry read the same, down to the fingerprint.
     #[test]
     fn raw_entries_read_as_the_tree_form_does() {
+        let long = vec![b'x'; 300];
         let tree = raw_entry(
             "uid=a,dc=x",
-            &[("uid", &[b"a"]), ("mail", &[b"a@x", b"b@x"]), ("jpegPhoto", &[b"ok", &[0xff, 0xd8]]), ("empty", &[])],
+            &[
+                ("uid", &[b"a"]),
+                ("mail", &[b"a@x", b"b@x"]),
+                ("jpegPhoto", &[b"ok", &[0xff, 0xd8]]),
+                ("empty", &[]),
+                ("description", &[&long]),
+            ],
         );
         let raw = raw_form(&tree);
         assert!(matches!(raw.payload, PL::P(_)));
@@ -316,6 +391,13 @@ pub(crate) mod tests {
             (b.dn.clone(), b.values("mail"), b.binary("jpegPhoto"))
         );
         assert_eq!(ldap3::asn1::inflate_entry(raw), tree);
+    }
+
+    #[test]
+    fn high_tag_numbers_are_encoded_in_base_128() {
+        let mut out = Vec::new();
+        super::encode(&StructureTag { class: TagClass::Context, id: 200, payload: PL::P(b"a".to_vec()) }, &mut out);
+        assert_eq!(out, [0x9f, 0x81, 0x48, 1, b'a']);
     }
 
     /// A raw entry cut anywhere is an error, never a shorter entry or a panic.

@@ -18,7 +18,10 @@ pub type SourceHash = [u8; 16];
 /// Bump when what `mapping::map_user` or `plan::prepare` produce for the same
 /// entry and configuration changes: every stored user is then mapped again
 /// once (source hashes no longer match).
-const MAPPING_RULES: &str = "dirbridge-user-mapping-1";
+///
+/// 2: the fingerprint hashes the entry's BER content whole (1 hashed each
+/// part with a length prefix).
+const MAPPING_RULES: &str = "dirbridge-user-mapping-2";
 
 /// What mapping an entry depends on besides the entry itself.
 pub fn mapping_key(repo: &Repository) -> u128 {
@@ -42,32 +45,17 @@ pub struct Fingerprint {
     pub hash: SourceHash,
 }
 
-fn add(hasher: &mut Xxh3, bytes: &[u8]) {
-    // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
-    hasher.update(&(bytes.len() as u64).to_le_bytes());
-    hasher.update(bytes);
-}
-
-/// The fingerprint of an entry as the server sent it (DN, attribute types
-/// and values in the server's order); None when the entry is malformed.
+/// The fingerprint of an entry as the server sent it: its content octets
+/// (DN, attribute types and values in the server's order, with their BER
+/// lengths) hashed whole, in one pass; None when the entry is malformed
+/// before its UUID. An entry whose bytes match the stored fingerprint was
+/// decoded and mapped from these very bytes before, so the rest of it need
+/// not be checked here; any other entry is decoded, which checks it all.
 pub fn of_entry(entry: &RawEntry, uuid_attribute: &str, mapping_key: u128) -> Option<Fingerprint> {
+    let uuid = entry.first_value(uuid_attribute)?.map(|value| mapping::uuid_from_value(uuid_attribute, value));
     let mut hasher = Xxh3::new();
     hasher.update(&mapping_key.to_le_bytes());
-    add(&mut hasher, entry.dn);
-    let mut uuid = None;
-    for attribute in entry.attributes() {
-        let attribute = attribute?;
-        add(&mut hasher, attribute.name);
-        hasher.update(&(attribute.value_count() as u64).to_le_bytes());
-        let is_uuid = uuid.is_none() && attribute.name.eq_ignore_ascii_case(uuid_attribute.as_bytes());
-        for (i, value) in attribute.values().enumerate() {
-            let value = value?;
-            add(&mut hasher, value);
-            if is_uuid && i == 0 && !value.is_empty() {
-                uuid = Some(mapping::uuid_from_value(uuid_attribute, value));
-            }
-        }
-    }
+    hasher.update(&entry.content());
     Some(Fingerprint { uuid, hash: hasher.digest128().to_le_bytes() })
 }
 
