@@ -211,7 +211,10 @@ fn main() {
     let data = runtime.block_on(bench());
     // The service's scheduler ends with the runtime, before its store goes.
     drop(runtime);
-    drop(data);
+    if std::env::args().any(|a| a == "--keep-store") {
+        // To look at the store's tables and indexes afterwards.
+        println!("store_kept_in: {}", data.keep().display());
+    }
 }
 
 /// Runs the benchmark; returns the data dir (with the store) to remove.
