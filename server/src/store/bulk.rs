@@ -12,12 +12,13 @@
 //! through [`blocking`] so they do not stall other tasks.
 
 use super::groups::{MemberKeys, PreparedGroup};
+use super::keys::UuidKey;
 use super::sync::{
     changed_fields, BatchOutcome, Missing, PreparedUser, Removal, RunEnd, SyncState, DISABLE_USERS, FINISH_RUN,
 };
 use super::StoreError;
 use app::model::{GroupCounts, SyncChange, SyncError};
-use rusqlite::{params, Connection, DatabaseName, OptionalExtension};
+use rusqlite::{params, Connection, DatabaseName, OptionalExtension, ToSql};
 use std::path::Path;
 use std::sync::mpsc::RecvTimeoutError;
 
@@ -37,8 +38,11 @@ pub struct Bulk {
     rows_since_commit: usize,
     /// The first batch of a run is committed at once, so its progress shows.
     committed_progress: bool,
-    /// (tenant, repository, next seq) of the repository being written.
-    seq: Option<(String, String, i64)>,
+    /// (tenant, repository, its scope if it has one) of the repository
+    /// whose users were last looked up (see `store::keys`).
+    scope: Option<(String, String, Option<i64>)>,
+    /// (scope, next seq) of the repository being written.
+    seq: Option<(i64, i64)>,
     /// Usernames an import has written (see [`NamesWritten`]).
     import_names: Option<NamesWritten>,
     /// Dropping it stops the background checkpointer, if there is one.
@@ -164,7 +168,7 @@ impl Bulk {
         }
         for table in TEMP_TABLES {
             conn.execute_batch(&format!(
-                "CREATE TEMP TABLE IF NOT EXISTS {table} (uuid TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM temp.{table};"
+                "CREATE TEMP TABLE IF NOT EXISTS {table} (uuid PRIMARY KEY) WITHOUT ROWID; DELETE FROM temp.{table};"
             ))?;
         }
         Ok(Bulk {
@@ -172,6 +176,7 @@ impl Bulk {
             open_since: None,
             rows_since_commit: 0,
             committed_progress: false,
+            scope: None,
             seq: None,
             import_names: None,
             _checkpointer: checkpointer,
@@ -287,7 +292,37 @@ impl Bulk {
         self.commit()
     }
 
-    fn mark<'u>(&mut self, table: &str, uuids: impl IntoIterator<Item = &'u String>) -> Result<(), StoreError> {
+    /// The scope of a repository's users; None when it never had any.
+    fn scope(&mut self, tenant: &str, repo: &str) -> Result<Option<i64>, StoreError> {
+        if let Some((t, r, scope)) = &self.scope {
+            if t == tenant && r == repo {
+                return Ok(*scope);
+            }
+        }
+        let scope = self
+            .conn
+            .prepare_cached("SELECT id FROM user_scopes WHERE tenant = ?1 AND repository_id = ?2")?
+            .query_row(params![tenant, repo], |r| r.get(0))
+            .optional()?;
+        self.scope = Some((tenant.to_string(), repo.to_string(), scope));
+        Ok(scope)
+    }
+
+    /// The scope of a repository's users, created with the first of them
+    /// (in the open transaction).
+    fn scope_to_write(&mut self, tenant: &str, repo: &str) -> Result<i64, StoreError> {
+        if let Some(scope) = self.scope(tenant, repo)? {
+            return Ok(scope);
+        }
+        self.conn
+            .prepare_cached("INSERT INTO user_scopes (tenant, repository_id) VALUES (?1, ?2)")?
+            .execute(params![tenant, repo])?;
+        let scope = self.conn.last_insert_rowid();
+        self.scope = Some((tenant.to_string(), repo.to_string(), Some(scope)));
+        Ok(scope)
+    }
+
+    fn mark(&mut self, table: &str, uuids: impl IntoIterator<Item = impl ToSql>) -> Result<(), StoreError> {
         self.begin()?;
         let mut insert = self.conn.prepare_cached(&format!("INSERT OR IGNORE INTO temp.{table} (uuid) VALUES (?1)"))?;
         for uuid in uuids {
@@ -299,12 +334,12 @@ impl Bulk {
     /// Marks user UUIDs as seen by the run (entries that could not be mapped
     /// too, so a mapping problem never turns into a deletion).
     pub fn mark_seen(&mut self, uuids: &[String]) -> Result<(), StoreError> {
-        self.mark("sync_seen", uuids)
+        self.mark("sync_seen", uuids.iter().map(|u| UuidKey::of(u)))
     }
 
     /// Records user UUIDs the directory reported deleted (or moved out of scope).
     pub fn mark_gone(&mut self, uuids: &[String]) -> Result<(), StoreError> {
-        self.mark("sync_gone", uuids)
+        self.mark("sync_gone", uuids.iter().map(|u| UuidKey::of(u)))
     }
 
     /// Marks group UUIDs as seen (`gone = false`) or reported deleted.
@@ -336,7 +371,8 @@ impl Bulk {
         let mut out = BatchOutcome::default();
         self.begin()?;
         self.rows_since_commit += batch.len();
-        let mut next_seq = self.next_seq(tenant, repo)?;
+        let scope = self.scope_to_write(tenant, repo)?;
+        let mut next_seq = self.next_seq(scope)?;
         let mut import_names = match (import, self.import_names.take()) {
             (true, names) => Some(names.unwrap_or_else(NamesWritten::new)),
             (false, _) => None,
@@ -344,16 +380,16 @@ impl Bulk {
         let tx = &self.conn;
         {
             let mut stored_of = tx.prepare_cached(
-                "SELECT rowid, content_hash, source_hash IS ?4 AND seq IS NOT NULL, username, ldap_dn, enabled FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
+                "SELECT rowid, content_hash, source_hash IS ?3 AND seq IS NOT NULL, username, ldap_dn, enabled FROM users WHERE scope = ?1 AND ldap_uuid = ?2",
             )?;
             // The same expression as users_by_repository_username: one seek.
             let mut holder_of = tx.prepare_cached(
-                "SELECT ldap_dn FROM users WHERE tenant = ?1 AND repository_id = ?2 AND lower(username) = lower(?3) AND ldap_uuid <> ?4 AND enabled = 1 LIMIT 1",
+                "SELECT ldap_dn FROM users WHERE scope = ?1 AND lower(username) = lower(?2) AND ldap_uuid <> ?3 AND enabled = 1 LIMIT 1",
             )?;
             let mut body_of = tx.prepare_cached("SELECT body FROM users WHERE rowid = ?1")?;
             // A new user takes the next place in read order; a known one keeps its own.
             let mut insert = tx.prepare_cached(
-                "INSERT INTO users (tenant, repository_id, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at, source_hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (tenant, repository_id, ldap_uuid) DO UPDATE SET username = excluded.username, ldap_dn = excluded.ldap_dn, enabled = excluded.enabled, body = excluded.body, content_hash = excluded.content_hash, synced_at = excluded.synced_at, source_hash = excluded.source_hash",
+                "INSERT INTO users (scope, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at, source_hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (scope, ldap_uuid) DO UPDATE SET username = excluded.username, ldap_dn = excluded.ldap_dn, enabled = excluded.enabled, body = excluded.body, content_hash = excluded.content_hash, synced_at = excluded.synced_at, source_hash = excluded.source_hash",
             )?;
             // Two updates: the username indexes are only rewritten when the
             // name or DN changed (most changes are to other attributes).
@@ -369,22 +405,23 @@ impl Bulk {
             let mut refingerprint =
                 tx.prepare_cached("UPDATE users SET source_hash = ?2, seq = coalesce(seq, ?3) WHERE rowid = ?1")?;
             // Why `p` may not have its username, if another user has it.
-            let mut refusal = |p: &PreparedUser| -> Result<Option<SyncError>, StoreError> {
+            let mut refusal = |p: &PreparedUser, key: UuidKey| -> Result<Option<SyncError>, StoreError> {
                 let holder: Option<String> =
-                    holder_of.query_row(params![tenant, repo, p.username, p.ldap_uuid], |r| r.get(0)).optional()?;
+                    holder_of.query_row(params![scope, p.username, key], |r| r.get(0)).optional()?;
                 Ok(holder.map(|holder| SyncError {
                     dn: p.ldap_dn.clone(),
                     message: format!("duplicate username '{}': {holder} has it already", p.username),
                 }))
             };
             for p in batch {
+                let key = UuidKey::of(&p.ldap_uuid);
                 let source_hash = p.source_hash.as_ref().map(|h| h.as_slice());
                 type Stored = (i64, Vec<u8>, bool, String, String, bool);
                 let stored: Option<Stored> = if import {
                     None
                 } else {
                     stored_of
-                        .query_row(params![tenant, repo, p.ldap_uuid, source_hash], |r| {
+                        .query_row(params![scope, key, source_hash], |r| {
                             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
                         })
                         .optional()?
@@ -392,7 +429,7 @@ impl Bulk {
                 let Some((rowid, hash, same_source, username, ldap_dn, was_enabled)) = stored else {
                     let maybe_taken = import_names.as_mut().is_none_or(|names| names.insert(&p.username));
                     if maybe_taken {
-                        if let Some(refused) = refusal(p)? {
+                        if let Some(refused) = refusal(p, key)? {
                             out.refused.push(refused);
                             continue;
                         }
@@ -407,9 +444,8 @@ impl Bulk {
                         });
                     }
                     insert.execute(params![
-                        tenant,
-                        repo,
-                        p.ldap_uuid,
+                        scope,
+                        key,
                         p.username,
                         p.ldap_dn,
                         p.enabled,
@@ -432,7 +468,7 @@ impl Bulk {
                 }
                 let claims_name = !username.eq_ignore_ascii_case(&p.username) || (p.enabled && !was_enabled);
                 if claims_name {
-                    if let Some(refused) = refusal(p)? {
+                    if let Some(refused) = refusal(p, key)? {
                         out.refused.push(refused);
                         continue;
                     }
@@ -473,23 +509,20 @@ impl Bulk {
                 next_seq += 1;
             }
         }
-        self.seq = Some((tenant.to_string(), repo.to_string(), next_seq));
+        self.seq = Some((scope, next_seq));
         self.import_names = import_names;
         Ok(out)
     }
 
     /// The next free place in the repository's read order.
-    fn next_seq(&mut self, tenant: &str, repo: &str) -> Result<i64, StoreError> {
-        if let Some((t, r, next)) = &self.seq {
-            if t == tenant && r == repo {
-                return Ok(*next);
+    fn next_seq(&mut self, scope: i64) -> Result<i64, StoreError> {
+        if let Some((s, next)) = self.seq {
+            if s == scope {
+                return Ok(next);
             }
         }
-        let last: Option<i64> = self.conn.query_row(
-            "SELECT max(seq) FROM users WHERE tenant = ?1 AND repository_id = ?2",
-            params![tenant, repo],
-            |r| r.get(0),
-        )?;
+        let last: Option<i64> =
+            self.conn.query_row("SELECT max(seq) FROM users WHERE scope = ?1", [scope], |r| r.get(0))?;
         Ok(last.unwrap_or(0) + 1)
     }
 
@@ -502,27 +535,20 @@ impl Bulk {
         which: Removal,
         only_enabled: bool,
     ) -> Result<Missing, StoreError> {
-        let stored: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM users WHERE tenant = ?1 AND repository_id = ?2",
-            params![tenant, repo],
-            |r| r.get(0),
-        )?;
+        let Some(scope) = self.scope(tenant, repo)? else { return Ok(Missing { stored: 0, to_remove: 0 }) };
+        let stored: i64 = self.conn.query_row("SELECT COUNT(*) FROM users WHERE scope = ?1", [scope], |r| r.get(0))?;
         // First over the primary-key index alone (no table rows read): in the
         // usual run nobody is missing and this is all it costs.
         let cond = which.condition();
-        let candidates: i64 = self.conn.query_row(
-            &format!("SELECT COUNT(*) FROM users WHERE tenant = ?1 AND repository_id = ?2 AND {cond}"),
-            params![tenant, repo],
-            |r| r.get(0),
-        )?;
+        let candidates: i64 =
+            self.conn
+                .query_row(&format!("SELECT COUNT(*) FROM users WHERE scope = ?1 AND {cond}"), [scope], |r| r.get(0))?;
         let to_remove = if candidates == 0 || !only_enabled {
             candidates
         } else {
             self.conn.query_row(
-                &format!(
-                    "SELECT COUNT(*) FROM users WHERE tenant = ?1 AND repository_id = ?2 AND enabled = 1 AND {cond}"
-                ),
-                params![tenant, repo],
+                &format!("SELECT COUNT(*) FROM users WHERE scope = ?1 AND enabled = 1 AND {cond}"),
+                [scope],
                 |r| r.get(0),
             )?
         };
@@ -539,15 +565,16 @@ impl Bulk {
         now: &str,
         want_changes: usize,
     ) -> Result<(u64, Vec<SyncChange>), StoreError> {
+        let Some(scope) = self.scope(tenant, repo)? else { return Ok((0, Vec::new())) };
         let cond = which.condition();
         let kind = if delete { "deleted" } else { "disabled" };
         self.begin()?;
         let tx = &self.conn;
         let changes = {
             let mut sample = tx.prepare(&format!(
-                "SELECT username, ldap_dn FROM users WHERE tenant = ?1 AND repository_id = ?2 AND (enabled = 1 OR ?3) AND {cond} LIMIT ?4"
+                "SELECT username, ldap_dn FROM users WHERE scope = ?1 AND (enabled = 1 OR ?2) AND {cond} LIMIT ?3"
             ))?;
-            let rows = sample.query_map(params![tenant, repo, delete, want_changes as i64], |r| {
+            let rows = sample.query_map(params![scope, delete, want_changes as i64], |r| {
                 Ok(SyncChange {
                     username: r.get(0)?,
                     ldap_dn: r.get(1)?,
@@ -558,15 +585,9 @@ impl Bulk {
             rows.collect::<Result<Vec<_>, _>>()?
         };
         let n = if delete {
-            tx.execute(
-                &format!("DELETE FROM users WHERE tenant = ?1 AND repository_id = ?2 AND {cond}"),
-                params![tenant, repo],
-            )?
+            tx.execute(&format!("DELETE FROM users WHERE scope = ?1 AND {cond}"), [scope])?
         } else {
-            tx.execute(
-                &format!("{DISABLE_USERS} WHERE tenant = ?2 AND repository_id = ?3 AND enabled = 1 AND {cond}"),
-                params![now, tenant, repo],
-            )?
+            tx.execute(&format!("{DISABLE_USERS} WHERE scope = ?2 AND enabled = 1 AND {cond}"), params![now, scope])?
         };
         self.commit()?;
         Ok((n as u64, changes))
@@ -762,6 +783,7 @@ fn stored_members(conn: &Connection, id: i64) -> Result<MemberKeys, StoreError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::keys::StoredKey;
 
     /// A store in a file of a temp dir (kept while the dir is).
     async fn store() -> (tempfile::TempDir, crate::store::Store) {
@@ -1048,9 +1070,9 @@ mod tests {
         type Row = (String, String, String, bool, String, Vec<u8>, Option<Vec<u8>>, i64);
         let stored: Vec<Row> = bulk
             .conn
-            .prepare("SELECT ldap_uuid, username, ldap_dn, enabled, body, content_hash, source_hash, seq FROM users WHERE tenant = 't' AND repository_id = 'r' ORDER BY seq")
+            .prepare("SELECT ldap_uuid, username, ldap_dn, enabled, body, content_hash, source_hash, seq FROM users WHERE scope = (SELECT id FROM user_scopes WHERE tenant = 't' AND repository_id = 'r') ORDER BY seq")
             .expect("query")
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+            .query_map([], |r| Ok((r.get::<_, StoredKey>(0)?.into_text(), r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
             .expect("rows")
             .collect::<Result<_, _>>()
             .expect("users");

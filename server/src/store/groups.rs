@@ -145,7 +145,8 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(u64, Vec<Group>), StoreError> {
-        let (total, rows) = self.list_page(GROUP_COLUMNS, "lower(t.name)", filter, None, offset, limit).await?;
+        let listed = super::Listed { select: GROUP_COLUMNS, owner: super::Owner::Columns, name: "lower(t.name)" };
+        let (total, rows) = self.list_page(&listed, filter, None, offset, limit).await?;
         let groups = rows.iter().map(group_of).collect();
         Ok((total, groups))
     }
@@ -214,6 +215,7 @@ fn group_of(r: &sqlx::sqlite::SqliteRow) -> Group {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::{migrated_up_to, MIGRATIONS};
 
     /// A user's groups are found from its member keys, on a million users
     /// and thousands of groups: index seeks from the keys, never a walk of
@@ -229,28 +231,6 @@ mod tests {
         assert!(text.contains("SEARCH gm USING PRIMARY KEY (member_key=?)"), "{text}");
         assert!(!text.contains("groups_by_") && !text.contains("SCAN g"), "{text}");
     }
-    /// The store's migrations, in order.
-    const MIGRATIONS: [&str; 8] = [
-        include_str!("../../migrations/0001_init.sql"),
-        include_str!("../../migrations/0002_sync.sql"),
-        include_str!("../../migrations/0003_changed_sync_groups.sql"),
-        include_str!("../../migrations/0004_username_search.sql"),
-        include_str!("../../migrations/0005_source_hash.sql"),
-        include_str!("../../migrations/0006_one_username_index.sql"),
-        include_str!("../../migrations/0007_integer_group_keys.sql"),
-        include_str!("../../migrations/0008_one_membership_btree.sql"),
-    ];
-
-    /// An in-memory store built with the first `n` migrations.
-    async fn migrated_up_to(n: usize) -> sqlx::SqlitePool {
-        let pool =
-            sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await.expect("pool");
-        for sql in &MIGRATIONS[..n] {
-            sqlx::raw_sql(sql).execute(&pool).await.expect("earlier migration");
-        }
-        pool
-    }
-
     /// Migration 0007 moves a store's groups and memberships to integer group
     /// ids without losing or mixing up any (run here on a store built with
     /// the migrations before it).

@@ -10,6 +10,7 @@
 //! where the window expects it (new, moved in the order, stored before
 //! fingerprints) is looked up by its UUID, and the window follows it.
 
+use super::keys::{StoredKey, UuidKey};
 use super::StoreError;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::VecDeque;
@@ -23,14 +24,14 @@ const LOOKAHEAD: usize = 64;
 
 struct Known {
     seq: i64,
-    uuid: String,
+    uuid: StoredKey,
     source_hash: Option<Vec<u8>>,
 }
 
 pub struct KnownUsers {
     conn: Connection,
-    tenant: String,
-    repo: String,
+    /// The repository's users (see `store::keys`); None: it has none.
+    scope: Option<i64>,
     window: VecDeque<Known>,
     /// The window continues after this seq.
     after: i64,
@@ -52,14 +53,20 @@ impl KnownUsers {
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         // The window is read sequentially: a small cache does.
         conn.execute_batch("PRAGMA cache_size = -2048;")?;
+        let scope = conn
+            .query_row(
+                "SELECT id FROM user_scopes WHERE tenant = ?1 AND repository_id = ?2",
+                params![tenant, repo],
+                |r| r.get(0),
+            )
+            .optional()?;
         Ok(KnownUsers {
             conn,
-            tenant: tenant.to_string(),
-            repo: repo.to_string(),
+            scope,
             window: VecDeque::new(),
             after: i64::MIN,
             in_order,
-            exhausted: !in_order,
+            exhausted: !in_order || scope.is_none(),
             hits: 0,
             misses: 0,
         })
@@ -74,9 +81,9 @@ impl KnownUsers {
             return Ok(());
         }
         let mut next = self.conn.prepare_cached(
-            "SELECT seq, ldap_uuid, source_hash FROM users WHERE tenant = ?1 AND repository_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+            "SELECT seq, ldap_uuid, source_hash FROM users WHERE scope = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
-        let rows = next.query_map(params![self.tenant, self.repo, self.after, WINDOW], |r| {
+        let rows = next.query_map(params![self.scope, self.after, WINDOW], |r| {
             Ok(Known { seq: r.get(0)?, uuid: r.get(1)?, source_hash: r.get(2)? })
         })?;
         let mut read = 0;
@@ -94,17 +101,17 @@ impl KnownUsers {
     /// or stored without one).
     pub fn source_hash(&mut self, uuid: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.refill()?;
-        if let Some(at) = self.window.iter().take(LOOKAHEAD).position(|k| k.uuid == uuid) {
+        let key = UuidKey::of(uuid);
+        if let Some(at) = self.window.iter().take(LOOKAHEAD).position(|k| k.uuid.is(&key)) {
             self.hits += 1;
             return Ok(self.window.drain(..=at).next_back().and_then(|k| k.source_hash));
         }
         self.misses += 1;
+        let Some(scope) = self.scope else { return Ok(None) };
         let stored: Option<(Option<i64>, Option<Vec<u8>>)> = self
             .conn
-            .prepare_cached(
-                "SELECT seq, source_hash FROM users WHERE tenant = ?1 AND repository_id = ?2 AND ldap_uuid = ?3",
-            )?
-            .query_row(params![self.tenant, self.repo, uuid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached("SELECT seq, source_hash FROM users WHERE scope = ?1 AND ldap_uuid = ?2")?
+            .query_row(params![scope, key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let Some((seq, source_hash)) = stored else { return Ok(None) };
         // The directory skipped ahead of the window (entries deleted, or a
@@ -134,15 +141,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut conn = Connection::open(dir.path().join("s.db")).expect("open");
         conn.execute_batch(
-            "CREATE TABLE users (tenant TEXT, repository_id TEXT, ldap_uuid TEXT, source_hash BLOB, seq INTEGER, PRIMARY KEY (tenant, repository_id, ldap_uuid));
-             CREATE INDEX users_in_read_order ON users (tenant, repository_id, seq, ldap_uuid, source_hash);",
+            "CREATE TABLE user_scopes (id INTEGER PRIMARY KEY, tenant TEXT, repository_id TEXT, UNIQUE (tenant, repository_id));
+             INSERT INTO user_scopes VALUES (5, 't', 'r');
+             CREATE TABLE users (scope INTEGER, ldap_uuid, source_hash BLOB, seq INTEGER, PRIMARY KEY (scope, ldap_uuid));
+             CREATE INDEX users_in_read_order ON users (scope, seq, ldap_uuid, source_hash);",
         )
         .expect("schema");
         let tx = conn.transaction().expect("tx");
         for i in (1..=n).filter(|i| !missing.contains(i)) {
             tx.execute(
-                "INSERT INTO users VALUES ('t', 'r', ?1, ?2, ?3)",
-                params![format!("u{i}"), (i as u32).to_le_bytes().to_vec(), i],
+                "INSERT INTO users VALUES (5, ?1, ?2, ?3)",
+                params![UuidKey::of(&uuid(i)), (i as u32).to_le_bytes().to_vec(), i],
             )
             .expect("insert");
         }
@@ -150,10 +159,19 @@ mod tests {
         dir
     }
 
+    /// Every other user has a canonical UUID (stored as bytes), the others not.
+    fn uuid(i: i64) -> String {
+        if i % 2 == 0 {
+            format!("00000000-0000-4000-8000-{i:012x}")
+        } else {
+            format!("u{i}")
+        }
+    }
+
     fn expect_all(known: &mut KnownUsers, order: impl Iterator<Item = i64>, stored: impl Fn(i64) -> bool) {
         for i in order {
             let want = stored(i).then(|| (i as u32).to_le_bytes().to_vec());
-            assert_eq!(known.source_hash(&format!("u{i}")).expect("lookup"), want, "u{i}");
+            assert_eq!(known.source_hash(&uuid(i)).expect("lookup"), want, "{}", uuid(i));
         }
     }
 
@@ -179,5 +197,7 @@ mod tests {
         expect_all(&mut sparse, (1..=2500).step_by(97), |_| true);
         assert_eq!(sparse.source_hash("nobody").expect("lookup"), None);
         assert!(sparse.window.is_empty(), "a read of changes only never fills the window");
+        let mut elsewhere = KnownUsers::open(&dir.path().join("s.db"), "t", "other", true).expect("open");
+        assert_eq!(elsewhere.source_hash(&uuid(2)).expect("lookup"), None, "another repository's users");
     }
 }

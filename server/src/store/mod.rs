@@ -277,7 +277,7 @@ impl Store {
     /// Deletes up to `batch` users of a repository; returns how many went.
     pub async fn delete_users_batch(&self, tenant: &str, repository_id: &str, batch: i64) -> Result<u64, StoreError> {
         Ok(sqlx::query(
-            "DELETE FROM users WHERE rowid IN (SELECT rowid FROM users WHERE tenant = ? AND repository_id = ? LIMIT ?)",
+            "DELETE FROM users WHERE rowid IN (SELECT rowid FROM users WHERE scope = (SELECT id FROM user_scopes WHERE tenant = ? AND repository_id = ?) LIMIT ?)",
         )
         .bind(tenant)
         .bind(repository_id)
@@ -366,25 +366,23 @@ pub struct ListFilter<'a> {
 const MAX_MERGED_REPOSITORIES: usize = 400;
 
 impl Store {
-    /// One page of a listing and the total: `select` (a query over a table
-    /// aliased `t`) filtered, ordered by `name` (an indexed expression such as
-    /// `lower(t.username)`), with a prefix search as a range on it. With
-    /// `repositories`, a tenant-wide listing is one range per repository,
-    /// merged in name order (see [`push_listing`]).
+    /// One page of a listing and the total: `listed` filtered, ordered by its
+    /// name, with a prefix search as a range on it. With `repositories`, a
+    /// tenant-wide listing is one range per repository, merged in name order
+    /// (see [`push_listing`]).
     async fn list_page(
         &self,
-        select: &str,
-        name: &str,
+        listed: &Listed,
         filter: ListFilter<'_>,
         repositories: Option<&[String]>,
         offset: i64,
         limit: i64,
     ) -> Result<(u64, Vec<sqlx::sqlite::SqliteRow>), StoreError> {
         let mut count = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
-        push_listing(&mut count, Listing::Count, select, name, &filter, repositories);
+        push_listing(&mut count, Listing::Count, listed, &filter, repositories);
         let total: i64 = count.build().fetch_one(&self.pool).await?.get(0);
         let mut page = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
-        push_listing(&mut page, Listing::Page { offset, limit }, select, name, &filter, repositories);
+        push_listing(&mut page, Listing::Page { offset, limit }, listed, &filter, repositories);
         Ok((total as u64, page.build().fetch_all(&self.pool).await?))
     }
 
@@ -406,6 +404,24 @@ enum Listing {
     Page { offset: i64, limit: i64 },
 }
 
+/// What a listing lists.
+pub(super) struct Listed {
+    /// A query over a table aliased `t`.
+    pub select: &'static str,
+    pub owner: Owner,
+    /// The indexed expression it is ordered by, such as `lower(t.username)`.
+    pub name: &'static str,
+}
+
+/// How a listed table names its rows' tenant and repository.
+#[derive(Clone, Copy)]
+pub(super) enum Owner {
+    /// `tenant` and `repository_id` columns.
+    Columns,
+    /// A `scope` column (users; see [`keys`]).
+    UserScope,
+}
+
 /// Pushes a listing's count or page. Each arm is one index range
 /// (tenant, [repository,] name prefix); with `repositories` there is one arm
 /// per repository and SQLite merges them in name order (a compound select
@@ -415,16 +431,16 @@ enum Listing {
 fn push_listing(
     q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>,
     listing: Listing,
-    select: &str,
-    name: &str,
+    listed: &Listed,
     filter: &ListFilter<'_>,
     repositories: Option<&[String]>,
 ) {
+    let name = listed.name;
     let arms: Vec<Option<&str>> = match repositories {
         Some(ids) => ids.iter().map(|id| Some(id.as_str())).collect(),
         None => vec![filter.repository_id],
     };
-    let (columns, from) = select.rsplit_once(" FROM ").unwrap_or((select, ""));
+    let (columns, from) = listed.select.rsplit_once(" FROM ").unwrap_or((listed.select, ""));
     if arms.is_empty() {
         // A tenant without repositories: an arm that matches nothing.
         q.push(match listing {
@@ -442,9 +458,23 @@ fn push_listing(
             Listing::Page { .. } if i == 0 => q.push(format!("{columns}, {name} AS sort_key FROM {from}")),
             Listing::Page { .. } => q.push(format!(" UNION ALL {columns}, {name} FROM {from}")),
         };
-        q.push(" WHERE t.tenant = ").push_bind(filter.tenant.to_string());
-        if let Some(r) = repository {
-            q.push(" AND t.repository_id = ").push_bind(r.to_string());
+        match (listed.owner, repository) {
+            (Owner::Columns, repository) => {
+                q.push(" WHERE t.tenant = ").push_bind(filter.tenant.to_string());
+                if let Some(r) = repository {
+                    q.push(" AND t.repository_id = ").push_bind(r.to_string());
+                }
+            }
+            (Owner::UserScope, Some(r)) => {
+                q.push(" WHERE t.scope = (SELECT id FROM user_scopes WHERE tenant = ")
+                    .push_bind(filter.tenant.to_string());
+                q.push(" AND repository_id = ").push_bind(r.to_string()).push(")");
+            }
+            (Owner::UserScope, None) => {
+                q.push(" WHERE t.scope IN (SELECT id FROM user_scopes WHERE tenant = ")
+                    .push_bind(filter.tenant.to_string());
+                q.push(")");
+            }
         }
         if let Some(s) = filter.search.filter(|s| !s.is_empty()) {
             // SQLite's lower() folds ASCII only: fold the prefix the same way.
@@ -481,6 +511,7 @@ fn unique_to_conflict(e: sqlx::Error) -> StoreError {
 }
 pub mod bulk;
 pub mod groups;
+pub mod keys;
 pub mod known;
 pub mod sync;
 
@@ -500,5 +531,55 @@ pub(crate) mod test_support {
     /// SQLite's plan of `sql` (see [`plan_of`]).
     pub async fn query_plan(pool: &SqlitePool, sql: &str) -> String {
         plan_of(pool, sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))).await
+    }
+
+    /// Stores an enabled user named `username` (its body a minimal one) in
+    /// the repository's scope, created if need be.
+    pub async fn insert_user(
+        pool: &SqlitePool,
+        tenant: &str,
+        repo: &str,
+        uuid: &str,
+        username: &str,
+        seq: Option<i64>,
+    ) {
+        sqlx::query("INSERT OR IGNORE INTO user_scopes (tenant, repository_id) VALUES (?, ?)")
+            .bind(tenant)
+            .bind(repo)
+            .execute(pool)
+            .await
+            .expect("scope");
+        sqlx::query("INSERT INTO users (scope, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at, seq) VALUES ((SELECT id FROM user_scopes WHERE tenant = ? AND repository_id = ?), ?, ?, '', 1, '{}', x'00', 'now', ?)")
+            .bind(tenant)
+            .bind(repo)
+            .bind(super::keys::UuidKey::of(uuid))
+            .bind(username)
+            .bind(seq)
+            .execute(pool)
+            .await
+            .expect("user");
+    }
+
+    /// The store's migrations, in order.
+    pub const MIGRATIONS: [&str; 9] = [
+        include_str!("../../migrations/0001_init.sql"),
+        include_str!("../../migrations/0002_sync.sql"),
+        include_str!("../../migrations/0003_changed_sync_groups.sql"),
+        include_str!("../../migrations/0004_username_search.sql"),
+        include_str!("../../migrations/0005_source_hash.sql"),
+        include_str!("../../migrations/0006_one_username_index.sql"),
+        include_str!("../../migrations/0007_integer_group_keys.sql"),
+        include_str!("../../migrations/0008_one_membership_btree.sql"),
+        include_str!("../../migrations/0009_compact_user_keys.sql"),
+    ];
+
+    /// An in-memory store built with the first `n` migrations.
+    pub async fn migrated_up_to(n: usize) -> SqlitePool {
+        let pool =
+            sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await.expect("pool");
+        for sql in &MIGRATIONS[..n] {
+            sqlx::raw_sql(sql).execute(&pool).await.expect("earlier migration");
+        }
+        pool
     }
 }

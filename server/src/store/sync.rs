@@ -2,7 +2,8 @@
 //! connection per run so it can keep a TEMP table of the UUIDs the run has
 //! seen (deletion detection without holding the directory in memory).
 
-use super::{ListFilter, Store, StoreError};
+use super::keys::{StoredKey, UuidKey};
+use super::{ListFilter, Listed, Owner, Store, StoreError};
 use app::model::{GroupCounts, SyncChange, SyncCounts, SyncError, SyncMode, SyncProgress, SyncRun, User};
 use sqlx::Row;
 
@@ -307,19 +308,12 @@ impl Store {
     /// were ever taken (users removed since still count). 0 exactly when it
     /// has none.
     pub async fn estimate_users(&self, tenant: &str, repo: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query(
-            "SELECT coalesce((SELECT max(seq) FROM users WHERE tenant = ?1 AND repository_id = ?2), EXISTS (SELECT 1 FROM users WHERE tenant = ?1 AND repository_id = ?2))",
-        )
-        .bind(tenant)
-        .bind(repo)
-        .fetch_one(&self.pool)
-        .await?
-        .get(0);
+        let n: i64 = sqlx::query(ESTIMATE_USERS).bind(tenant).bind(repo).fetch_one(&self.pool).await?.get(0);
         Ok(n.max(0) as u64)
     }
 
     pub async fn count_users(&self, tenant: &str, repo: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE tenant = ? AND repository_id = ?")
+        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM users WHERE scope = {SCOPE}"))
             .bind(tenant)
             .bind(repo)
             .fetch_one(&self.pool)
@@ -352,8 +346,7 @@ impl Store {
         limit: i64,
     ) -> Result<(u64, Vec<User>), StoreError> {
         let repositories = self.repositories_to_merge(&filter).await?;
-        let (total, rows) =
-            self.list_page(USER_COLUMNS, "lower(t.username)", filter, repositories.as_deref(), offset, limit).await?;
+        let (total, rows) = self.list_page(&USER_LISTING, filter, repositories.as_deref(), offset, limit).await?;
         let users = rows.iter().filter_map(user_of).collect();
         Ok((total, users))
     }
@@ -385,20 +378,18 @@ impl Store {
         delete: bool,
         now: &str,
     ) -> Result<(), StoreError> {
-        let sql = if delete {
-            "DELETE FROM users WHERE tenant = ?2 AND repository_id = ?3 AND ldap_uuid = ?4".to_string()
-        } else {
-            format!("{DISABLE_USERS} WHERE tenant = ?2 AND repository_id = ?3 AND ldap_uuid = ?4")
-        };
-        sqlx::query(&sql).bind(now).bind(tenant).bind(repo).bind(ldap_uuid).execute(&self.pool).await?;
+        let scope = "scope = (SELECT id FROM user_scopes WHERE tenant = ?2 AND repository_id = ?3) AND ldap_uuid = ?4";
+        let sql =
+            if delete { format!("DELETE FROM users WHERE {scope}") } else { format!("{DISABLE_USERS} WHERE {scope}") };
+        sqlx::query(&sql).bind(now).bind(tenant).bind(repo).bind(UuidKey::of(ldap_uuid)).execute(&self.pool).await?;
         Ok(())
     }
 
     pub async fn get_user(&self, tenant: &str, repository_id: &str, ldap_uuid: &str) -> Result<User, StoreError> {
-        sqlx::query(&format!("{USER_COLUMNS} WHERE tenant = ? AND repository_id = ? AND ldap_uuid = ?"))
+        sqlx::query(&format!("{USER_COLUMNS} WHERE t.scope = {SCOPE} AND t.ldap_uuid = ?"))
             .bind(tenant)
             .bind(repository_id)
-            .bind(ldap_uuid)
+            .bind(UuidKey::of(ldap_uuid))
             .fetch_optional(&self.pool)
             .await?
             .and_then(|r| user_of(&r))
@@ -406,13 +397,22 @@ impl Store {
     }
 }
 
-const USER_COLUMNS: &str = "SELECT body, synced_at, repository_id, ldap_uuid, username, ldap_dn, enabled FROM users t";
+const ESTIMATE_USERS: &str = "SELECT coalesce((SELECT max(seq) FROM users WHERE scope = (SELECT id FROM user_scopes WHERE tenant = ?1 AND repository_id = ?2)), EXISTS (SELECT 1 FROM users WHERE scope = (SELECT id FROM user_scopes WHERE tenant = ?1 AND repository_id = ?2)))";
+
+/// The scope of the users of (tenant `?`, repository `?`): see `store::keys`.
+pub(super) const SCOPE: &str = "(SELECT id FROM user_scopes WHERE tenant = ? AND repository_id = ?)";
+
+/// The repository is looked up per row returned, not joined: a COUNT over
+/// the same FROM then reads one index alone.
+const USER_COLUMNS: &str = "SELECT t.body, t.synced_at, (SELECT repository_id FROM user_scopes WHERE id = t.scope), t.ldap_uuid, t.username, t.ldap_dn, t.enabled FROM users t";
+
+const USER_LISTING: Listed = Listed { select: USER_COLUMNS, owner: Owner::UserScope, name: "lower(t.username)" };
 
 /// A stored user (a row of [`USER_COLUMNS`]).
 fn user_of(r: &sqlx::sqlite::SqliteRow) -> Option<User> {
     let body: UserBody = serde_json::from_str(r.get::<&str, _>(0)).ok()?;
     let repository_id: String = r.get(2);
-    let ldap_uuid: String = r.get(3);
+    let ldap_uuid = r.get::<StoredKey, _>(3).into_text();
     Some(body.into_user(User {
         id: format!("{repository_id}:{ldap_uuid}"),
         repository_id,
@@ -494,7 +494,7 @@ fn run_of(r: &sqlx::sqlite::SqliteRow) -> SyncRun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::{plan_of, query_plan};
+    use crate::store::test_support::{insert_user, plan_of, query_plan};
     use crate::store::{push_listing, Listing};
 
     /// The users list must stay index ranges on a million users: no scan of
@@ -520,7 +520,7 @@ mod tests {
                 (Listing::Page { offset: 25, limit: 25 }, "users_by_repository_username"),
             ] {
                 let mut q = sqlx::QueryBuilder::new("EXPLAIN QUERY PLAN ");
-                push_listing(&mut q, listing, USER_COLUMNS, "lower(t.username)", &filter, merge);
+                push_listing(&mut q, listing, &USER_LISTING, &filter, merge);
                 let sql = q.sql().to_string();
                 let text = plan_of(store.pool(), q.build()).await;
                 let ranges = text.split(" | ").filter(|p| p.starts_with("SEARCH t USING") && p.contains(index)).count();
@@ -536,14 +536,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_file(&dir.path().join("t.db")).await.expect("store");
         for (repo, name) in [("a", "Carol"), ("b", "alice"), ("a", "bob"), ("c", "Alan"), ("b", "dave"), ("c", "bea")] {
-            sqlx::query("INSERT INTO users (tenant, repository_id, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at) VALUES ('default', ?, ?, ?, '', 1, ?, x'00', 'now')")
-                .bind(repo)
-                .bind(name)
-                .bind(name)
-                .bind(serde_json::json!({"id": format!("{repo}:{name}"), "repositoryId": repo, "username": name, "enabled": true, "emailVerified": false, "admin": false, "ldapDn": "", "ldapUuid": name}).to_string())
-                .execute(store.pool())
-                .await
-                .expect("user");
+            insert_user(store.pool(), "default", repo, name, name, None).await;
         }
         for repo in ["a", "b", "c"] {
             sqlx::query("INSERT INTO repositories (tenant, id, body, version, created, changed) VALUES ('default', ?, '{}', 1, 'now', 'now')")
@@ -578,17 +571,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_file(&dir.path().join("t.db")).await.expect("store");
         let add = |repo: &'static str, uuid: &'static str, seq: Option<i64>| {
-            let pool = store.pool().clone();
-            async move {
-                sqlx::query("INSERT INTO users (tenant, repository_id, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at, seq) VALUES ('t', ?, ?, ?, '', 1, '{}', x'00', 'now', ?)")
-                    .bind(repo)
-                    .bind(uuid)
-                    .bind(uuid)
-                    .bind(seq)
-                    .execute(&pool)
-                    .await
-                    .expect("user");
-            }
+            insert_user(store.pool(), "t", repo, uuid, uuid, seq)
         };
         assert_eq!(store.estimate_users("t", "a").await.expect("empty"), 0);
         add("a", "u1", None).await;
@@ -599,7 +582,9 @@ mod tests {
         add("b", "u9", Some(50)).await;
         assert_eq!(store.estimate_users("t", "a").await.expect("estimate"), 3);
         assert_eq!(store.estimate_users("t", "c").await.expect("other"), 0);
-        let plan = query_plan(store.pool(), "SELECT coalesce((SELECT max(seq) FROM users WHERE tenant = 't' AND repository_id = 'a'), EXISTS (SELECT 1 FROM users WHERE tenant = 't' AND repository_id = 'a'))").await;
+        let plan =
+            plan_of(store.pool(), sqlx::query(&format!("EXPLAIN QUERY PLAN {ESTIMATE_USERS}")).bind("t").bind("a"))
+                .await;
         assert!(plan.split(" | ").all(|p| !p.starts_with("SCAN users")), "{plan}");
     }
 
@@ -612,16 +597,15 @@ mod tests {
         let store = Store::open_file(&dir.path().join("t.db")).await.expect("store");
         let plan = |q: &'static str| query_plan(store.pool(), q);
         for q in [
-            "SELECT seq, source_hash FROM users WHERE tenant = 't' AND repository_id = 'r' AND ldap_uuid = 'u'",
-            "SELECT rowid, content_hash, username FROM users WHERE tenant = 't' AND repository_id = 'r' AND ldap_uuid = 'u'",
+            "SELECT seq, source_hash FROM users WHERE scope = 1 AND ldap_uuid = x'00'",
+            "SELECT rowid, content_hash, username FROM users WHERE scope = 1 AND ldap_uuid = 'u'",
         ] {
             let text = plan(q).await;
             assert!(text.contains("USING INDEX sqlite_autoindex_users_1"), "{q}: {text}");
         }
-        let window = plan(
-            "SELECT seq, ldap_uuid, source_hash FROM users WHERE tenant = 't' AND repository_id = 'r' AND seq > 5 ORDER BY seq LIMIT 512",
-        )
-        .await;
+        let window =
+            plan("SELECT seq, ldap_uuid, source_hash FROM users WHERE scope = 1 AND seq > 5 ORDER BY seq LIMIT 512")
+                .await;
         assert!(window.contains("USING COVERING INDEX users_in_read_order"), "{window}");
         assert!(!window.contains("TEMP B-TREE"), "{window}");
     }
