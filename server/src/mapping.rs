@@ -45,6 +45,39 @@ impl Entry {
     }
 }
 
+/// What mapping reads of an entry: its DN and its values by attribute name
+/// (any case). An [`Entry`] owns them; a sync maps entries as
+/// `ldap::entry::EntryView`s, borrowed from the message they arrived in.
+pub trait EntryAttributes {
+    fn dn(&self) -> &str;
+
+    /// The text values of `name`, in the order sent.
+    fn text<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's;
+
+    /// The values of `name` that are not UTF-8 text (the attribute counts
+    /// as binary when one of its values is not).
+    fn binary<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's;
+
+    /// The first text value, when it is not empty.
+    fn first<'s>(&'s self, name: &'s str) -> Option<&'s str> {
+        self.text(name).next().filter(|v| !v.is_empty())
+    }
+}
+
+impl EntryAttributes for Entry {
+    fn dn(&self) -> &str {
+        &self.dn
+    }
+
+    fn text<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.values(name).iter().map(String::as_str)
+    }
+
+    fn binary<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
+        Entry::binary(self, name).into_iter().flatten().map(Vec::as_slice)
+    }
+}
+
 /// Why an entry cannot become a user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MappingError {
@@ -60,8 +93,8 @@ impl std::fmt::Display for MappingError {
 
 /// The canonical text of a UUID attribute: entryUUID as is, AD's binary
 /// objectGUID in its mixed-endian GUID form, 389-DS's nsUniqueId re-grouped.
-pub fn uuid_of(entry: &Entry, uuid_attribute: &str) -> Option<String> {
-    if let Some(bytes) = entry.binary(uuid_attribute).and_then(|v| v.first()) {
+pub fn uuid_of(entry: &impl EntryAttributes, uuid_attribute: &str) -> Option<String> {
+    if let Some(bytes) = entry.binary(uuid_attribute).next() {
         return Some(uuid_from_value(uuid_attribute, bytes));
     }
     entry.first(uuid_attribute).map(|text| uuid_from_value(uuid_attribute, text.as_bytes()))
@@ -153,7 +186,7 @@ pub fn uuid_clause(uuid_attribute: &str, uuid: &str) -> Option<String> {
 }
 
 /// Whether the account is enabled, read from the repository's account status attribute.
-pub fn is_enabled(entry: &Entry, status_attribute: Option<&str>) -> bool {
+pub fn is_enabled(entry: &impl EntryAttributes, status_attribute: Option<&str>) -> bool {
     let Some(attr) = status_attribute.filter(|a| !a.trim().is_empty()) else {
         return true;
     };
@@ -171,15 +204,19 @@ pub fn is_enabled(entry: &Entry, status_attribute: Option<&str>) -> bool {
 }
 
 /// Maps an entry to a user of `repo`.
-pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> Result<User, MappingError> {
-    let fail = |reason: String| MappingError { dn: entry.dn.clone(), reason };
+pub fn map_user(
+    repo: &Repository,
+    entry: &impl EntryAttributes,
+    synced_at: Option<String>,
+) -> Result<User, MappingError> {
+    let fail = |reason: String| MappingError { dn: entry.dn().to_string(), reason };
     let users = &repo.users;
     let ldap_uuid = uuid_of(entry, &users.uuid_attribute)
         .ok_or_else(|| fail(format!("has no {} (the UUID attribute)", users.uuid_attribute)))?;
 
     let mut user = User {
         repository_id: repo.id.clone(),
-        ldap_dn: entry.dn.clone(),
+        ldap_dn: entry.dn().to_string(),
         enabled: is_enabled(entry, users.account_status_attribute.as_deref()),
         synced_at,
         ..Default::default()
@@ -187,30 +224,37 @@ pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> 
     let mut username = entry.first(&users.username_attribute).map(str::to_string);
     let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in &users.attribute_mappings {
-        let values = entry.values(&m.ldap_attribute);
-        let first = values.first().cloned().filter(|v| !v.is_empty());
-        let truthy =
-            || first.as_deref().is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+        let mut values = entry.text(&m.ldap_attribute);
+        let mut first = || values.next().filter(|v| !v.is_empty()).map(str::to_string);
         match m.attribute.as_str() {
             "username" => {
-                if first.is_some() {
-                    username = first
+                if let Some(first) = first() {
+                    username = Some(first)
                 }
             }
-            "email" => user.email = first,
-            "firstName" => user.first_name = first,
-            "lastName" => user.last_name = first,
-            "displayName" => user.display_name = first,
-            "emailVerified" => user.email_verified = truthy(),
+            "email" => user.email = first(),
+            "firstName" => user.first_name = first(),
+            "lastName" => user.last_name = first(),
+            "displayName" => user.display_name = first(),
+            "emailVerified" => {
+                let truthy = |v: String| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes");
+                user.email_verified = first().is_some_and(truthy);
+            }
             other => {
                 let name = other.strip_prefix("attributes.").unwrap_or(other);
-                if !values.is_empty() {
-                    attributes.insert(name.to_string(), values.to_vec());
-                } else if let Some(binary) = entry.binary(&m.ldap_attribute) {
+                let text: Vec<String> = values.map(str::to_string).collect();
+                if !text.is_empty() {
+                    attributes.insert(name.to_string(), text);
+                } else {
                     // Binary (or not UTF-8) values are kept, base64-encoded.
                     use base64::Engine as _;
-                    let encoded = binary.iter().map(|b| base64::engine::general_purpose::STANDARD.encode(b));
-                    attributes.insert(name.to_string(), encoded.collect());
+                    let encoded: Vec<String> = entry
+                        .binary(&m.ldap_attribute)
+                        .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+                        .collect();
+                    if !encoded.is_empty() {
+                        attributes.insert(name.to_string(), encoded);
+                    }
                 }
             }
         }
@@ -224,11 +268,11 @@ pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> 
     // Normalising DNs costs a parse each: only when a role is assigned by group.
     let by_group = repo.assignments.roles.iter().any(|r| r.mapping_type == MappingType::Group);
     let member_of: Vec<String> = match (by_group, repo.groups.membership_attribute.as_deref()) {
-        (true, Some(a)) => entry.values(a).iter().map(|g| crate::dn::normalize(g)).collect(),
+        (true, Some(a)) => entry.text(a).map(crate::dn::normalize).collect(),
         _ => Vec::new(),
     };
     let a = &repo.assignments;
-    let under = |root: &str| crate::dn::is_within(&entry.dn, root);
+    let under = |root: &str| crate::dn::is_within(entry.dn(), root);
     user.user_types = a.user_types.iter().filter(|x| under(&x.root_node_dn)).map(|x| x.group_id.clone()).collect();
     user.user_groups = a.user_groups.iter().filter(|x| under(&x.root_node_dn)).map(|x| x.group_id.clone()).collect();
     user.roles = a
@@ -242,8 +286,10 @@ pub fn map_user(repo: &Repository, entry: &Entry, synced_at: Option<String>) -> 
         .collect();
     user.roles.dedup();
     user.admin = user.roles.iter().any(|r| r.eq_ignore_ascii_case("admin"));
-    user.groups =
-        repo.groups.membership_attribute.as_deref().map(|attr| entry.values(attr).to_vec()).unwrap_or_default();
+    user.groups = match repo.groups.membership_attribute.as_deref() {
+        Some(attr) => entry.text(attr).map(str::to_string).collect(),
+        None => Vec::new(),
+    };
     Ok(user)
 }
 
@@ -265,7 +311,7 @@ const BINARY_ATTRIBUTES: &[&str] = &[
 
 /// Mapped attributes of `entry` whose values are not valid UTF-8 text
 /// (ldap3 puts those in `bin_attrs`), other than well-known binary ones.
-pub fn non_utf8_attributes(repo: &Repository, entry: &Entry) -> Vec<String> {
+pub fn non_utf8_attributes(repo: &Repository, entry: &impl EntryAttributes) -> Vec<String> {
     let users = &repo.users;
     let mapped = users
         .attribute_mappings
@@ -278,7 +324,7 @@ pub fn non_utf8_attributes(repo: &Repository, entry: &Entry) -> Vec<String> {
             let key = a.to_ascii_lowercase();
             !key.eq_ignore_ascii_case(&users.uuid_attribute)
                 && !BINARY_ATTRIBUTES.contains(&key.as_str())
-                && entry.binary(a).is_some()
+                && entry.binary(a).next().is_some()
         })
         .map(str::to_string)
         .collect();
@@ -320,10 +366,10 @@ pub fn map_group(repo: &Repository, entry: &Entry) -> Result<PreparedGroup, Mapp
 /// copied into an [`Entry`] first).
 pub fn map_group_with_members<'v>(
     repo: &Repository,
-    entry: &Entry,
+    entry: &impl EntryAttributes,
     members: impl Iterator<Item = &'v str>,
 ) -> Result<PreparedGroup, MappingError> {
-    let fail = |reason: String| MappingError { dn: entry.dn.clone(), reason };
+    let fail = |reason: String| MappingError { dn: entry.dn().to_string(), reason };
     let groups = &repo.groups;
     let uuid = uuid_of(entry, &repo.users.uuid_attribute)
         .ok_or_else(|| fail(format!("has no {} (the UUID attribute)", repo.users.uuid_attribute)))?;
@@ -335,16 +381,16 @@ pub fn map_group_with_members<'v>(
     let members = MemberKeys::new(
         members.filter(|v| !v.trim().is_empty()).map(|v| member_key(groups.member_attribute, v)).collect(),
     );
-    let dn_key = crate::dn::normalize(&entry.dn);
+    let dn_key = crate::dn::normalize(entry.dn());
     let mut hasher = Sha256::new();
-    for part in [name.as_str(), entry.dn.as_str()].into_iter().chain(members.iter()) {
+    for part in [name.as_str(), entry.dn()].into_iter().chain(members.iter()) {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
     Ok(PreparedGroup {
         uuid,
         name,
-        dn: entry.dn.clone(),
+        dn: entry.dn().to_string(),
         dn_key,
         members,
         hash: hasher.finalize().to_vec(),

@@ -5,10 +5,10 @@
 //! control, so it walks the structure itself: malformed input is an error,
 //! values are borrowed (to fingerprint an entry) or moved (to map it).
 
-use crate::mapping::Attributes;
-use crate::mapping::Entry;
+use crate::mapping::{Attributes, Entry, EntryAttributes};
 use ldap3::asn1::{StructureTag, TagClass, PL};
 use std::borrow::Cow;
+use std::ops::Range;
 
 /// SearchResultEntry is [APPLICATION 4] in RFC 4511.
 const SEARCH_RESULT_ENTRY: u64 = 4;
@@ -219,45 +219,97 @@ pub(crate) fn malformed() -> String {
     "the server sent a malformed entry".to_string()
 }
 
-/// Text values of an attribute, or all its values as bytes when one of them
-/// is not UTF-8 (the attribute then counts as binary, as in ldap3).
-fn text_or_binary(values: &[&[u8]]) -> Result<Vec<String>, Vec<Vec<u8>>> {
-    let text: Option<Vec<&str>> = values.iter().map(|v| std::str::from_utf8(v).ok()).collect();
-    match text {
-        Some(text) => Ok(text.into_iter().map(str::to_owned).collect()),
-        None => Err(values.iter().map(|v| v.to_vec()).collect()),
+/// An entry decoded in place: its DN and values borrowed from the message
+/// (text checked once), for mapping without copying every value first.
+pub struct EntryView<'a> {
+    pub dn: &'a str,
+    /// Each attribute as sent: its name, whether its values are text, and
+    /// where they are (in `text` or `binary`).
+    attrs: Vec<(&'a str, bool, Range<usize>)>,
+    text: Vec<&'a str>,
+    binary: Vec<&'a [u8]>,
+}
+
+impl<'a> EntryView<'a> {
+    /// Decodes `raw` without the attributes `skip` names (those its caller
+    /// reads in place). One value that is not UTF-8 makes its attribute
+    /// binary, as in ldap3.
+    pub fn of(raw: &RawEntry<'a>, skip: impl Fn(&[u8]) -> bool) -> Result<EntryView<'a>, String> {
+        let dn = std::str::from_utf8(raw.dn).map_err(|_| "the server sent a DN that is not UTF-8".to_string())?;
+        let mut view = EntryView { dn, attrs: Vec::new(), text: Vec::new(), binary: Vec::new() };
+        for attribute in raw.attributes() {
+            let attribute = attribute.ok_or_else(malformed)?;
+            if skip(attribute.name) {
+                continue;
+            }
+            let name = std::str::from_utf8(attribute.name).map_err(|_| malformed())?;
+            let (text_from, binary_from) = (view.text.len(), view.binary.len());
+            let mut is_text = true;
+            for value in attribute.values() {
+                let value = value.ok_or_else(malformed)?;
+                match std::str::from_utf8(value) {
+                    Ok(text) if is_text => view.text.push(text),
+                    _ => {
+                        if is_text {
+                            // The values taken for text so far are binary too.
+                            is_text = false;
+                            view.binary.extend(view.text.drain(text_from..).map(str::as_bytes));
+                        }
+                        view.binary.push(value);
+                    }
+                }
+            }
+            let at = if is_text { text_from..view.text.len() } else { binary_from..view.binary.len() };
+            view.attrs.push((name, is_text, at));
+        }
+        Ok(view)
+    }
+
+    /// The owned [`Entry`] (values of attributes sent twice under the same
+    /// name merged).
+    pub fn to_entry(&self) -> Entry {
+        let mut attrs: Attributes<Vec<String>> = Attributes::default();
+        let mut bin_attrs: Attributes<Vec<Vec<u8>>> = Attributes::default();
+        for (name, is_text, at) in &self.attrs {
+            if *is_text {
+                attrs.entry(name.to_string()).or_default().extend(self.text[at.clone()].iter().map(|v| v.to_string()));
+            } else {
+                bin_attrs
+                    .entry(name.to_string())
+                    .or_default()
+                    .extend(self.binary[at.clone()].iter().map(|v| v.to_vec()));
+            }
+        }
+        Entry::new(self.dn.to_string(), attrs, bin_attrs)
+    }
+
+    /// The attributes named `name` (any case) whose values are text, or not.
+    fn named<'s>(&'s self, name: &'s str, text: bool) -> impl Iterator<Item = Range<usize>> + 's {
+        self.attrs
+            .iter()
+            .filter(move |(n, t, _)| *t == text && n.eq_ignore_ascii_case(name))
+            .map(|(_, _, at)| at.clone())
+    }
+}
+
+impl EntryAttributes for EntryView<'_> {
+    fn dn(&self) -> &str {
+        self.dn
+    }
+
+    fn text<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.named(name, true).flat_map(|at| self.text[at].iter().copied())
+    }
+
+    fn binary<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
+        self.named(name, false).flat_map(|at| self.binary[at].iter().copied())
     }
 }
 
 /// Decodes a SearchResultEntry into an [`Entry`] (each value copied once
 /// from the message).
 pub fn into_entry(tag: StructureTag) -> Result<Entry, String> {
-    to_entry(&RawEntry::of(&tag).ok_or_else(malformed)?, |_| false)
-}
-
-/// Decodes an entry into an [`Entry`] without the attributes `skip` names
-/// (those its caller reads in place).
-pub fn to_entry(raw: &RawEntry<'_>, skip: impl Fn(&[u8]) -> bool) -> Result<Entry, String> {
-    let dn = std::str::from_utf8(raw.dn).map_err(|_| "the server sent a DN that is not UTF-8".to_string())?;
-    let mut attrs: Attributes<Vec<String>> = Attributes::default();
-    let mut bin_attrs: Attributes<Vec<Vec<u8>>> = Attributes::default();
-    let mut values: Vec<&[u8]> = Vec::new();
-    for attribute in raw.attributes() {
-        let attribute = attribute.ok_or_else(malformed)?;
-        if skip(attribute.name) {
-            continue;
-        }
-        let name = std::str::from_utf8(attribute.name).map_err(|_| malformed())?;
-        values.clear();
-        for value in attribute.values() {
-            values.push(value.ok_or_else(malformed)?);
-        }
-        match text_or_binary(&values) {
-            Ok(text) => attrs.entry(name.to_owned()).or_default().extend(text),
-            Err(bytes) => bin_attrs.entry(name.to_owned()).or_default().extend(bytes),
-        }
-    }
-    Ok(Entry::new(dn.to_owned(), attrs, bin_attrs))
+    Ok(EntryView::of(&RawEntry::of(&tag).ok_or_else(malformed)?, |_| false)?.to_entry())
 }
 
 #[cfg(test)]

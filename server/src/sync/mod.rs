@@ -6,9 +6,9 @@ pub mod fingerprint;
 pub mod plan;
 
 use crate::ldap::content_sync::{self, SyncItem};
-use crate::ldap::entry::{self, RawEntry};
+use crate::ldap::entry::{EntryView, RawEntry};
 use crate::ldap::{self, Secrets};
-use crate::mapping::{self, Entry};
+use crate::mapping::{self, EntryAttributes};
 use crate::service::now_rfc3339;
 use crate::store::bulk::{blocking, Bulk};
 use crate::store::groups::PreparedGroup;
@@ -648,7 +648,7 @@ impl GroupReader {
         let member_attribute = self.repo.groups.member_attribute.as_str();
         let decode = |raw: &RawEntry<'_>| {
             let members = raw.text_values(member_attribute)?;
-            let entry = entry::to_entry(raw, |name| name.eq_ignore_ascii_case(member_attribute.as_bytes()))?;
+            let entry = EntryView::of(raw, |name| name.eq_ignore_ascii_case(member_attribute.as_bytes()))?;
             // Members that are not text are no members (as in an Entry).
             let members = members.unwrap_or_default();
             Ok(mapping::map_group_with_members(&self.repo, &entry, members.into_iter()))
@@ -682,11 +682,12 @@ impl UserReader {
             }
             None => Ok(false),
         };
-        let decode = |raw: &RawEntry<'_>| entry::to_entry(raw, |_| false);
+        let repo = &self.repo;
+        // Mapped from the message in place: no value is copied but those the user keeps.
+        let decode = |raw: &RawEntry<'_>| Ok(map_entry(repo, &EntryView::of(raw, |_| false)?));
         Ok(match fingerprint::recognise(&tag, &self.repo.users.uuid_attribute, self.mapping_key, stored, decode)? {
             Recognised::Unchanged(uuid) => Item::Unchanged(uuid),
-            Recognised::Decoded(entry, source_hash) => {
-                let mut user = self.map(entry);
+            Recognised::Decoded(mut user, source_hash) => {
                 if let Ok(prepared) = &mut user.result {
                     prepared.source_hash = source_hash;
                 }
@@ -695,20 +696,18 @@ impl UserReader {
             Recognised::Malformed(reason) => Item::Malformed(reason),
         })
     }
+}
 
-    fn map(&self, entry: Entry) -> MappedUser {
-        let repo = &self.repo;
-        let non_utf8 = mapping::non_utf8_attributes(repo, &entry);
-        let result = match mapping::map_user(repo, &entry, None) {
-            Ok(user) => Ok(plan::prepare(user)),
-            Err(e) => Err(Unmapped {
-                uuid: mapping::uuid_of(&entry, &repo.users.uuid_attribute),
-                dn: entry.dn,
-                reason: e.reason,
-            }),
-        };
-        MappedUser { result, non_utf8 }
-    }
+/// Maps a user entry and prepares it for writing.
+fn map_entry(repo: &Repository, entry: &impl EntryAttributes) -> MappedUser {
+    let non_utf8 = mapping::non_utf8_attributes(repo, entry);
+    let result = match mapping::map_user(repo, entry, None) {
+        Ok(user) => Ok(plan::prepare(user)),
+        Err(e) => {
+            Err(Unmapped { uuid: mapping::uuid_of(entry, &repo.users.uuid_attribute), dn: e.dn, reason: e.reason })
+        }
+    };
+    MappedUser { result, non_utf8 }
 }
 
 /// One run's working state: its store connection, counts and samples.
@@ -1272,7 +1271,8 @@ mod tests {
             &[("cn", &[b"Ops"]), ("member", &members[..2]), ("entryUUID", &[UUID]), ("Member", &members[2..])],
         );
         let Item::Group(Ok(group)) = reader.read(raw_form(&tree)) else { panic!("a group") };
-        let want = mapping::map_group(&reader.repo, &entry::into_entry(tree.clone()).expect("entry")).expect("maps");
+        let want = mapping::map_group(&reader.repo, &crate::ldap::entry::into_entry(tree.clone()).expect("entry"))
+            .expect("maps");
         // The Entry path keeps one attribute per name as sent ("member"): the
         // raw path also takes "Member", as the directory means.
         assert_eq!(group.members.iter().collect::<Vec<_>>(), ["uid=a,ou=people,dc=x", "uid=b,ou=people,dc=x"]);
@@ -1282,6 +1282,46 @@ mod tests {
         );
         assert_eq!(group.members, want.members);
         assert!(group.source_hash.is_some());
+    }
+
+    /// A user mapped from the message in place maps exactly as one decoded
+    /// whole into an Entry: text, binary and not-UTF-8 values, empty ones,
+    /// and an entry that cannot be a user.
+    #[test]
+    fn a_raw_user_maps_as_its_decoded_entry_does() {
+        let mut repo = app::presets::new_repository(app::model::Vendor::OpenLdap);
+        for (attribute, ldap) in [("attributes.photo", "jpegPhoto"), ("attributes.department", "departmentNumber")] {
+            repo.users.attribute_mappings.push(app::model::AttributeMapping::new(attribute, ldap));
+        }
+        let anna: &[(&str, &[&[u8]])] = &[
+            ("uid", &[b"anna"]),
+            ("entryUUID", &[UUID]),
+            ("mail", &[b"a@x", b"b@x"]),
+            ("jpegPhoto", &[b"ok", &[0xff, 0xd8]]),
+            ("departmentNumber", &[b"", b"R&D"]),
+            ("givenName", &[&[0xff]]),
+            ("sn", &[b"Smith"]),
+        ];
+        let nameless: &[(&str, &[&[u8]])] = &[("entryUUID", &[UUID]), ("cn", &[b"x"])];
+        for attrs in [anna, nameless] {
+            let tree = raw_entry("uid=anna,ou=People,dc=x", attrs);
+            let raw = raw_form(&tree);
+            let view = EntryView::of(&RawEntry::of(&raw).expect("entry"), |_| false).expect("view");
+            let (a, b) =
+                (map_entry(&repo, &view), map_entry(&repo, &crate::ldap::entry::into_entry(tree).expect("entry")));
+            assert_eq!(a.non_utf8, b.non_utf8);
+            match (a.result, b.result) {
+                (Ok(a), Ok(b)) => {
+                    assert!(a.body.contains("R&D") && a.body.contains("b@x") == b.body.contains("b@x"), "{}", a.body);
+                    assert_eq!(
+                        (a.ldap_uuid, a.username, a.ldap_dn, a.enabled, a.body, a.hash),
+                        (b.ldap_uuid, b.username, b.ldap_dn, b.enabled, b.body, b.hash)
+                    );
+                }
+                (Err(a), Err(b)) => assert_eq!((a.dn, a.uuid, a.reason), (b.dn, b.uuid, b.reason)),
+                _ => panic!("one maps and the other does not"),
+            }
+        }
     }
 
     /// Members that are not text are no members (as in an Entry); a member
