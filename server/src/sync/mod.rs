@@ -730,6 +730,12 @@ struct Run<'a> {
     /// unseen users cannot be trusted then, so it is skipped.
     unidentified: u64,
     group_counts: Option<GroupCounts>,
+    /// Whether the groups are to be read whole after the users; their reader
+    /// is then started as soon as the users' read has ended (`groups_ahead`),
+    /// so its connection and first page overlap the users' last commit and
+    /// removal.
+    groups_in_full: bool,
+    groups_ahead: Option<tokio::sync::mpsc::Receiver<Read>>,
     /// Removes users even beyond maxDeletePercent (this run only).
     force: bool,
     /// Users of the repository in the store when the run began.
@@ -791,6 +797,8 @@ impl<'a> Run<'a> {
             changes: Vec::new(),
             unidentified: 0,
             group_counts: None,
+            groups_in_full: false,
+            groups_ahead: None,
             force,
             stored_users,
             import: stored_users == 0,
@@ -867,6 +875,7 @@ impl<'a> Run<'a> {
                 Err(e) => return failed_store(e),
             }
         }
+        self.groups_in_full = wants_groups && early_groups.is_none();
         self.timings.setup = self.timer.elapsed();
         // Users.
         let users = match method {
@@ -903,6 +912,7 @@ impl<'a> Run<'a> {
                 self.counts = SyncCounts::default();
                 // The replay wrote users: the complete read must look them up.
                 self.import = false;
+                self.groups_in_full = wants_groups;
                 if let Err(outcome) = self.read_users(&user_filter, None, true).await {
                     return outcome;
                 }
@@ -935,7 +945,7 @@ impl<'a> Run<'a> {
             let groups_started = std::time::Instant::now();
             // After a replay that turned into a complete read, the early
             // reader's changes are not enough: the groups are read whole.
-            let reader = match early_groups.filter(|_| !groups_from_scratch) {
+            let reader = match early_groups.filter(|_| !groups_from_scratch).or_else(|| self.groups_ahead.take()) {
                 Some(reader) => reader,
                 None => match self.groups_reader(cookie) {
                     Ok(reader) => reader,
@@ -1040,6 +1050,11 @@ impl<'a> Run<'a> {
             drop(written);
         };
         let (new_cookie, refresh_deletes) = end.map_err(nobody)?;
+        if self.groups_in_full && self.groups_ahead.is_none() {
+            // The users' reader and its memory are gone: nothing huge is held
+            // beside the groups' first batches.
+            self.groups_ahead = Some(self.groups_reader(None).map_err(|e| failed(store_error(e)))?);
+        }
         blocking(|| self.db.commit()).map_err(|e| nobody(store_error(e)))?;
 
         let which = if !content_sync {
