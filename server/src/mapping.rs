@@ -62,6 +62,10 @@ pub trait EntryAttributes {
     fn first<'s>(&'s self, name: &'s str) -> Option<&'s str> {
         self.text(name).next().filter(|v| !v.is_empty())
     }
+
+    /// Whether any attribute has binary values (few entries do: the others
+    /// need no lookups for [`non_utf8_attributes`]).
+    fn any_binary(&self) -> bool;
 }
 
 impl EntryAttributes for Entry {
@@ -75,6 +79,10 @@ impl EntryAttributes for Entry {
 
     fn binary<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
         Entry::binary(self, name).into_iter().flatten().map(Vec::as_slice)
+    }
+
+    fn any_binary(&self) -> bool {
+        self.bin_attrs.values().any(|values| !values.is_empty())
     }
 }
 
@@ -312,6 +320,9 @@ const BINARY_ATTRIBUTES: &[&str] = &[
 /// Mapped attributes of `entry` whose values are not valid UTF-8 text
 /// (ldap3 puts those in `bin_attrs`), other than well-known binary ones.
 pub fn non_utf8_attributes(repo: &Repository, entry: &impl EntryAttributes) -> Vec<String> {
+    if !entry.any_binary() {
+        return Vec::new();
+    }
     let users = &repo.users;
     let mapped = users
         .attribute_mappings

@@ -304,6 +304,10 @@ impl EntryAttributes for EntryView<'_> {
     fn binary<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
         self.named(name, false).flat_map(|at| self.binary[at].iter().copied())
     }
+
+    fn any_binary(&self) -> bool {
+        !self.binary.is_empty()
+    }
 }
 
 /// Decodes a SearchResultEntry into an [`Entry`] (each value copied once
