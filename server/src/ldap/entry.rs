@@ -3,7 +3,8 @@
 //! ldap3's `SearchEntry::construct` panics on a malformed entry and copies
 //! every value; a sync reads millions of entries from servers it does not
 //! control, so it walks the structure itself: malformed input is an error,
-//! values are borrowed (to fingerprint an entry) or moved (to map it).
+//! and values are borrowed from the message to fingerprint and map an entry
+//! ([`EntryView`]); only an [`Entry`] kept beyond the message copies them.
 
 use crate::mapping::{Attributes, Entry, EntryAttributes};
 use ldap3::asn1::{StructureTag, TagClass, PL};

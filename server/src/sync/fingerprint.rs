@@ -52,11 +52,20 @@ pub struct Fingerprint {
 /// decoded and mapped from these very bytes before, so the rest of it need
 /// not be checked here; any other entry is decoded, which checks it all.
 pub fn of_entry(entry: &RawEntry, uuid_attribute: &str, mapping_key: u128) -> Option<Fingerprint> {
-    let uuid = entry.first_value(uuid_attribute)?.map(|value| mapping::uuid_from_value(uuid_attribute, value));
+    Some(Fingerprint { uuid: uuid_of(entry, uuid_attribute)?, hash: source_hash(entry, mapping_key) })
+}
+
+/// The source hash part of [`of_entry`].
+fn source_hash(entry: &RawEntry, mapping_key: u128) -> SourceHash {
     let mut hasher = Xxh3::new();
     hasher.update(&mapping_key.to_le_bytes());
     hasher.update(&entry.content());
-    Some(Fingerprint { uuid, hash: hasher.digest128().to_le_bytes() })
+    hasher.digest128().to_le_bytes()
+}
+
+/// The UUID part of [`of_entry`].
+fn uuid_of(entry: &RawEntry, uuid_attribute: &str) -> Option<Option<String>> {
+    Some(entry.first_value(uuid_attribute)?.map(|value| mapping::uuid_from_value(uuid_attribute, value)))
 }
 
 /// What reading an entry found.
@@ -71,23 +80,24 @@ pub enum Recognised<T> {
 
 /// Fingerprints an entry as it arrived and asks `is_stored(uuid, hash)`
 /// whether the store already has it so; decodes it with `decode` only when
-/// not.
+/// not. Without `is_stored` (nothing is stored yet: an import) the UUID is
+/// not looked for, only the hash taken.
 pub fn recognise<T, E>(
     tag: &ldap3::asn1::StructureTag,
     uuid_attribute: &str,
     mapping_key: u128,
-    mut is_stored: impl FnMut(&str, &SourceHash) -> Result<bool, E>,
+    is_stored: Option<impl FnMut(&str, &SourceHash) -> Result<bool, E>>,
     decode: impl FnOnce(&RawEntry<'_>) -> Result<T, String>,
 ) -> Result<Recognised<T>, E> {
     let Some(raw) = RawEntry::of(tag) else { return Ok(Recognised::Malformed(entry::malformed())) };
-    let fingerprint = of_entry(&raw, uuid_attribute, mapping_key);
-    if let Some(Fingerprint { uuid: Some(uuid), hash }) = &fingerprint {
-        if is_stored(uuid, hash)? {
-            return Ok(Recognised::Unchanged(uuid.clone()));
+    let hash = source_hash(&raw, mapping_key);
+    if let (Some(mut is_stored), Some(Some(uuid))) = (is_stored, uuid_of(&raw, uuid_attribute)) {
+        if is_stored(&uuid, &hash)? {
+            return Ok(Recognised::Unchanged(uuid));
         }
     }
     Ok(match decode(&raw) {
-        Ok(decoded) => Recognised::Decoded(decoded, fingerprint.map(|f| f.hash)),
+        Ok(decoded) => Recognised::Decoded(decoded, Some(hash)),
         Err(reason) => Recognised::Malformed(reason),
     })
 }

@@ -641,9 +641,9 @@ struct GroupReader {
 
 impl GroupReader {
     fn read(&self, tag: ldap3::asn1::StructureTag) -> Item {
-        let stored = |uuid: &str, hash: &fingerprint::SourceHash| {
+        let stored = (!self.known.is_empty()).then_some(|uuid: &str, hash: &fingerprint::SourceHash| {
             Ok::<_, std::convert::Infallible>(self.known.get(uuid).map(Vec::as_slice) == Some(hash.as_slice()))
-        };
+        });
         // The member values are read in place; the rest is decoded.
         let member_attribute = self.repo.groups.member_attribute.as_str();
         let decode = |raw: &RawEntry<'_>| {
@@ -675,13 +675,11 @@ struct UserReader {
 
 impl UserReader {
     fn read(&mut self, tag: ldap3::asn1::StructureTag) -> Result<Item, String> {
-        let known = &mut self.known;
-        let stored = |uuid: &str, hash: &fingerprint::SourceHash| match known.as_mut() {
-            Some(known) => {
+        let stored = self.known.as_mut().map(|known| {
+            |uuid: &str, hash: &fingerprint::SourceHash| {
                 Ok::<_, String>(known.source_hash(uuid).map_err(store_error)?.as_deref() == Some(hash.as_slice()))
             }
-            None => Ok(false),
-        };
+        });
         let repo = &self.repo;
         // Mapped from the message in place: no value is copied but those the user keeps.
         let decode = |raw: &RawEntry<'_>| Ok(map_entry(repo, &EntryView::of(raw, |_| false)?));
