@@ -14,7 +14,8 @@
 use super::groups::{MemberKeys, PreparedGroup};
 use super::keys::UuidKey;
 use super::sync::{
-    changed_fields, BatchOutcome, Missing, PreparedUser, Removal, RunEnd, SyncState, DISABLE_USERS, FINISH_RUN,
+    changed_fields, BatchOutcome, Missing, PreparedUser, Removal, RunEnd, SeenPlaces, SyncState, DISABLE_USERS,
+    FINISH_RUN,
 };
 use super::StoreError;
 use app::model::{GroupCounts, SyncChange, SyncError};
@@ -35,6 +36,8 @@ pub struct Bulk {
     conn: Connection,
     /// When the open write transaction began (None: none is open).
     open_since: Option<std::time::Instant>,
+    /// When the last transaction was committed (or the connection opened).
+    last_commit: std::time::Instant,
     rows_since_commit: usize,
     /// The first batch of a run is committed at once, so its progress shows.
     committed_progress: bool,
@@ -148,7 +151,7 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// [`Bulk::restart_wal`]): a 1,000,000-user import leaves ~0.3 s of copying.
 const RESTART_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-const TEMP_TABLES: [&str; 4] = ["sync_seen", "sync_gone", "group_seen", "group_gone"];
+const TEMP_TABLES: [&str; 5] = ["sync_seen", "sync_unseen", "sync_gone", "group_seen", "group_gone"];
 
 impl Bulk {
     /// Opens a connection for one run, with empty seen-sets, and with
@@ -174,6 +177,7 @@ impl Bulk {
         Ok(Bulk {
             conn,
             open_since: None,
+            last_commit: std::time::Instant::now(),
             rows_since_commit: 0,
             committed_progress: false,
             scope: None,
@@ -233,17 +237,21 @@ impl Bulk {
     pub fn commit(&mut self) -> Result<(), StoreError> {
         if self.open_since.take().is_some() {
             self.conn.execute_batch("COMMIT")?;
+            self.last_commit = std::time::Instant::now();
         }
         Ok(())
     }
 
     /// Commits when the transaction is old or large enough, first recording
-    /// the run's progress in it. True when it committed.
+    /// the run's progress in it (in a transaction of its own when the run
+    /// has written nothing since the last commit, as while a re-sync finds
+    /// everybody unchanged). True when it committed.
     pub fn commit_if_due(&mut self, run_id: i64, counts_json: &str, done: u64) -> Result<bool, StoreError> {
-        let Some(since) = self.open_since else { return Ok(false) };
+        let since = self.open_since.unwrap_or(self.last_commit);
         if self.committed_progress && since.elapsed() < COMMIT_EVERY && self.rows_since_commit < COMMIT_ROWS {
             return Ok(false);
         }
+        self.begin()?;
         self.committed_progress = true;
         self.conn
             .prepare_cached("UPDATE sync_runs SET counts = ?1, progress_done = ?2 WHERE id = ?3")?
@@ -527,23 +535,30 @@ impl Bulk {
     }
 
     /// The users a run would remove (see [`Removal`]); only enabled ones
-    /// count when the policy disables.
+    /// count when the policy disables. For [`Removal::Unseen`], `seen` holds
+    /// the places in read order the run saw (besides its seen-set).
     pub fn find_removable(
         &mut self,
         tenant: &str,
         repo: &str,
         which: Removal,
         only_enabled: bool,
+        seen: &SeenPlaces,
     ) -> Result<Missing, StoreError> {
         let Some(scope) = self.scope(tenant, repo)? else { return Ok(Missing { stored: 0, to_remove: 0 }) };
-        let stored: i64 = self.conn.query_row("SELECT COUNT(*) FROM users WHERE scope = ?1", [scope], |r| r.get(0))?;
-        // First over the primary-key index alone (no table rows read): in the
-        // usual run nobody is missing and this is all it costs.
         let cond = which.condition();
-        let candidates: i64 =
-            self.conn
-                .query_row(&format!("SELECT COUNT(*) FROM users WHERE scope = ?1 AND {cond}"), [scope], |r| r.get(0))?;
-        let to_remove = if candidates == 0 || !only_enabled {
+        let (stored, candidates) = match which {
+            Removal::Unseen => self.collect_unseen(scope, seen)?,
+            Removal::Gone => (
+                self.conn.query_row("SELECT COUNT(*) FROM users WHERE scope = ?1", [scope], |r| r.get(0))?,
+                self.conn.query_row(
+                    &format!("SELECT COUNT(*) FROM users WHERE scope = ?1 AND {cond}"),
+                    [scope],
+                    |r| r.get(0),
+                )?,
+            ),
+        };
+        let to_remove: i64 = if candidates == 0 || !only_enabled {
             candidates
         } else {
             self.conn.query_row(
@@ -553,6 +568,34 @@ impl Bulk {
             )?
         };
         Ok(Missing { stored: stored as u64, to_remove: to_remove as u64 })
+    }
+
+    /// Fills `temp.sync_unseen` with the repository's users a complete read
+    /// did not return: neither at a place in `seen` nor in the seen-set.
+    /// One pass over the read-order index (no table rows read; in the usual
+    /// run nobody is missing and this is all it costs). Returns how many
+    /// users are stored and how many were not seen.
+    fn collect_unseen(&mut self, scope: i64, seen: &SeenPlaces) -> Result<(i64, i64), StoreError> {
+        self.begin()?;
+        self.conn.execute_batch("DELETE FROM temp.sync_unseen")?;
+        let mut rows = self.conn.prepare_cached("SELECT seq, ldap_uuid FROM users WHERE scope = ?1 ORDER BY seq")?;
+        let mut in_seen_set = self.conn.prepare_cached("SELECT 1 FROM temp.sync_seen WHERE uuid = ?1")?;
+        let mut add = self.conn.prepare_cached("INSERT INTO temp.sync_unseen (uuid) VALUES (?1)")?;
+        let (mut stored, mut unseen) = (0, 0);
+        let mut rows = rows.query([scope])?;
+        while let Some(row) = rows.next()? {
+            stored += 1;
+            let seq: Option<i64> = row.get(0)?;
+            if seq.is_some_and(|seq| seen.contains(seq)) {
+                continue;
+            }
+            let key = rusqlite::types::ToSqlOutput::Borrowed(row.get_ref(1)?);
+            if !in_seen_set.exists([&key])? {
+                add.execute([&key])?;
+                unseen += 1;
+            }
+        }
+        Ok((stored, unseen))
     }
 
     /// Disables or deletes the selected users; the count and the first changes.
@@ -784,6 +827,7 @@ fn stored_members(conn: &Connection, id: i64) -> Result<MemberKeys, StoreError> 
 mod tests {
     use super::*;
     use crate::store::keys::StoredKey;
+    use crate::store::sync::SeenPlaces;
 
     /// A store in a file of a temp dir (kept while the dir is).
     async fn store() -> (tempfile::TempDir, crate::store::Store) {
@@ -1000,6 +1044,45 @@ mod tests {
             enabled,
             ..Default::default()
         })
+    }
+
+    /// A complete read's removal takes exactly the users seen neither at a
+    /// place in read order nor in the seen-set, places or not (users stored
+    /// before read order was kept have none), canonical UUIDs or not.
+    #[tokio::test]
+    async fn unseen_users_are_those_seen_neither_by_place_nor_by_uuid() {
+        let (_dir, store) = store().await;
+        let uuid =
+            |i: usize| if i.is_multiple_of(2) { format!("00000000-0000-4000-8000-{i:012}") } else { format!("u{i}") };
+        let users: Vec<PreparedUser> = (1..=7).map(|i| user(&uuid(i), &format!("user{i}"), true)).collect();
+        let mut bulk = store.run_writer().expect("writer");
+        bulk.write_batch("t", "r", &users, "now", 0, true).expect("import");
+        bulk.commit().expect("commit");
+        let place = |bulk: &Bulk, i: usize| -> Option<i64> {
+            bulk.conn
+                .query_row("SELECT seq FROM users WHERE ldap_uuid = ?1", [UuidKey::of(&uuid(i))], |r| r.get(0))
+                .expect("seq")
+        };
+        bulk.conn.execute("UPDATE users SET seq = NULL WHERE seq >= ?1", [place(&bulk, 6)]).expect("no places");
+        drop(bulk);
+        // The next run saw 1 and 3 by place, 2 and 6 by UUID; 4, 5 and 7 are gone.
+        let mut run = store.run_writer().expect("writer");
+        let mut seen = SeenPlaces::default();
+        for i in [1, 3] {
+            seen.insert(place(&run, i).expect("a place"));
+        }
+        run.mark_seen(&[uuid(2), uuid(6)]).expect("seen");
+        let missing = run.find_removable("t", "r", Removal::Unseen, false, &seen).expect("find");
+        assert_eq!((missing.stored, missing.to_remove), (7, 3));
+        let (n, changes) = run.remove_users("t", "r", Removal::Unseen, true, "now", 10).expect("remove");
+        assert_eq!(n, 3);
+        let mut removed: Vec<String> = changes.into_iter().map(|c| c.username).collect();
+        removed.sort();
+        assert_eq!(removed, ["user4", "user5", "user7"]);
+        let left: i64 = run.conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).expect("count");
+        assert_eq!(left, 4);
+        assert!(!SeenPlaces::fits(0) && !SeenPlaces::fits(SeenPlaces::LIMIT) && SeenPlaces::fits(1));
+        assert!(!seen.contains(2) && !seen.contains(-1) && !seen.contains(SeenPlaces::LIMIT + 1));
     }
 
     #[tokio::test]

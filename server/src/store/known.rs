@@ -28,6 +28,10 @@ struct Known {
     source_hash: Option<Vec<u8>>,
 }
 
+/// A stored user's place in read order (None for users stored before it
+/// was kept) and source hash.
+pub type StoredAt = (Option<i64>, Option<Vec<u8>>);
+
 pub struct KnownUsers {
     conn: Connection,
     /// The repository's users (see `store::keys`); None: it has none.
@@ -97,18 +101,18 @@ impl KnownUsers {
         Ok(())
     }
 
-    /// The stored source hash of the user with this UUID (None: not stored,
-    /// or stored without one).
-    pub fn source_hash(&mut self, uuid: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The stored place in read order and source hash of the user with this
+    /// UUID; None when it is not stored.
+    pub fn lookup(&mut self, uuid: &str) -> Result<Option<StoredAt>, StoreError> {
         self.refill()?;
         let key = UuidKey::of(uuid);
         if let Some(at) = self.window.iter().take(LOOKAHEAD).position(|k| k.uuid.is(&key)) {
             self.hits += 1;
-            return Ok(self.window.drain(..=at).next_back().and_then(|k| k.source_hash));
+            return Ok(self.window.drain(..=at).next_back().map(|k| (Some(k.seq), k.source_hash)));
         }
         self.misses += 1;
         let Some(scope) = self.scope else { return Ok(None) };
-        let stored: Option<(Option<i64>, Option<Vec<u8>>)> = self
+        let stored: Option<StoredAt> = self
             .conn
             .prepare_cached("SELECT seq, source_hash FROM users WHERE scope = ?1 AND ldap_uuid = ?2")?
             .query_row(params![scope, key], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -127,7 +131,7 @@ impl KnownUsers {
                 }
             }
         }
-        Ok(source_hash)
+        Ok(Some((seq, source_hash)))
     }
 }
 
@@ -171,7 +175,8 @@ mod tests {
     fn expect_all(known: &mut KnownUsers, order: impl Iterator<Item = i64>, stored: impl Fn(i64) -> bool) {
         for i in order {
             let want = stored(i).then(|| (i as u32).to_le_bytes().to_vec());
-            assert_eq!(known.source_hash(&uuid(i)).expect("lookup"), want, "{}", uuid(i));
+            let found = known.lookup(&uuid(i)).expect("lookup");
+            assert_eq!(found, want.map(|hash| (Some(i), Some(hash))), "{}", uuid(i));
         }
     }
 
@@ -195,9 +200,9 @@ mod tests {
         assert!(known.window_given_up());
         let mut sparse = KnownUsers::open(&dir.path().join("s.db"), "t", "r", false).expect("open");
         expect_all(&mut sparse, (1..=2500).step_by(97), |_| true);
-        assert_eq!(sparse.source_hash("nobody").expect("lookup"), None);
+        assert_eq!(sparse.lookup("nobody").expect("lookup"), None);
         assert!(sparse.window.is_empty(), "a read of changes only never fills the window");
         let mut elsewhere = KnownUsers::open(&dir.path().join("s.db"), "t", "other", true).expect("open");
-        assert_eq!(elsewhere.source_hash(&uuid(2)).expect("lookup"), None, "another repository's users");
+        assert_eq!(elsewhere.lookup(&uuid(2)).expect("lookup"), None, "another repository's users");
     }
 }

@@ -148,7 +148,9 @@ pub struct BatchOutcome {
 /// Which users a removal selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Removal {
-    /// Not returned by a complete read (`temp.sync_seen`).
+    /// Not returned by a complete read: neither at a place in read order
+    /// the run saw ([`SeenPlaces`]) nor in its seen-set (`temp.sync_seen`);
+    /// collected into `temp.sync_unseen` by `Bulk::find_removable`.
     Unseen,
     /// Reported deleted by content synchronisation (`temp.sync_gone`).
     Gone,
@@ -157,9 +159,44 @@ pub enum Removal {
 impl Removal {
     pub(super) fn condition(self) -> &'static str {
         match self {
-            Removal::Unseen => "ldap_uuid NOT IN (SELECT uuid FROM temp.sync_seen)",
+            Removal::Unseen => "ldap_uuid IN (SELECT uuid FROM temp.sync_unseen)",
             Removal::Gone => "ldap_uuid IN (SELECT uuid FROM temp.sync_gone)",
         }
+    }
+}
+
+/// The places in read order (`users.seq`) of the users a complete read found
+/// stored unchanged: the reader takes them from the stored order it reads
+/// alongside the directory, so such a user costs the writer a bit instead of
+/// a row in the seen-set (and the removal check a bit test instead of a
+/// lookup in it).
+#[derive(Default, Debug)]
+pub struct SeenPlaces {
+    bits: Vec<u64>,
+}
+
+impl SeenPlaces {
+    /// Places from 1 up to this are recorded here (8 MiB at most); users
+    /// at other places go to the seen-set by UUID.
+    pub const LIMIT: i64 = 1 << 26;
+
+    pub fn fits(seq: i64) -> bool {
+        (1..Self::LIMIT).contains(&seq)
+    }
+
+    /// Records `seq` (one that [`SeenPlaces::fits`]).
+    pub fn insert(&mut self, seq: i64) {
+        if Self::fits(seq) {
+            let (word, bit) = ((seq / 64) as usize, seq % 64);
+            if word >= self.bits.len() {
+                self.bits.resize(word + 1, 0);
+            }
+            self.bits[word] |= 1 << bit;
+        }
+    }
+
+    pub fn contains(&self, seq: i64) -> bool {
+        Self::fits(seq) && self.bits.get((seq / 64) as usize).is_some_and(|w| w & (1 << (seq % 64)) != 0)
     }
 }
 

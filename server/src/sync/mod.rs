@@ -13,7 +13,7 @@ use crate::service::now_rfc3339;
 use crate::store::bulk::{blocking, Bulk};
 use crate::store::groups::PreparedGroup;
 use crate::store::known::KnownUsers;
-use crate::store::sync::{PreparedUser, Removal, RunEnd, SyncState, MAX_SAMPLES};
+use crate::store::sync::{PreparedUser, Removal, RunEnd, SeenPlaces, SyncState, MAX_SAMPLES};
 use crate::store::Store;
 use app::error::AppError;
 use app::model::{
@@ -556,6 +556,9 @@ enum Item {
     User(Box<MappedUser>),
     /// A user entry whose fingerprint matches the stored one (its UUID).
     Unchanged(String),
+    /// The same, when the stored user's place in read order is known (see
+    /// [`SeenPlaces`]).
+    UnchangedAt(i64),
     /// An entry that could not be decoded (why).
     Malformed(String),
     Present(Vec<String>),
@@ -582,7 +585,7 @@ impl Item {
             Item::Group(Ok(g)) => 1 + g.members.len(),
             Item::Group(Err(_)) => 1,
             Item::User(_) => 16,
-            Item::Unchanged(_) | Item::Malformed(_) => 1,
+            Item::Unchanged(_) | Item::UnchangedAt(_) | Item::Malformed(_) => 1,
             Item::Present(u) | Item::Deleted(u) => u.len() / 16,
         }
     }
@@ -675,16 +678,23 @@ struct UserReader {
 
 impl UserReader {
     fn read(&mut self, tag: ldap3::asn1::StructureTag) -> Result<Item, String> {
+        // Where the matching stored user is in read order.
+        let mut place = None;
         let stored = self.known.as_mut().map(|known| {
             |uuid: &str, hash: &fingerprint::SourceHash| {
-                Ok::<_, String>(known.source_hash(uuid).map_err(store_error)?.as_deref() == Some(hash.as_slice()))
+                let Some((seq, stored)) = known.lookup(uuid).map_err(store_error)? else { return Ok(false) };
+                place = seq.filter(|&seq| SeenPlaces::fits(seq));
+                Ok::<_, String>(stored.as_deref() == Some(hash.as_slice()))
             }
         });
         let repo = &self.repo;
         // Mapped from the message in place: no value is copied but those the user keeps.
         let decode = |raw: &RawEntry<'_>| Ok(map_entry(repo, &EntryView::of(raw, |_| false)?));
         Ok(match fingerprint::recognise(&tag, &self.repo.users.uuid_attribute, self.mapping_key, stored, decode)? {
-            Recognised::Unchanged(uuid) => Item::Unchanged(uuid),
+            Recognised::Unchanged(uuid) => match place {
+                Some(seq) => Item::UnchangedAt(seq),
+                None => Item::Unchanged(uuid),
+            },
             Recognised::Decoded(mut user, source_hash) => {
                 if let Ok(prepared) = &mut user.result {
                     prepared.source_hash = source_hash;
@@ -734,6 +744,8 @@ struct Run<'a> {
     /// removal.
     groups_in_full: bool,
     groups_ahead: Option<tokio::sync::mpsc::Receiver<Read>>,
+    /// Places in read order of the users the reader found unchanged.
+    seen_places: SeenPlaces,
     /// Removes users even beyond maxDeletePercent (this run only).
     force: bool,
     /// Users of the repository in the store when the run began.
@@ -797,6 +809,7 @@ impl<'a> Run<'a> {
             group_counts: None,
             groups_in_full: false,
             groups_ahead: None,
+            seen_places: SeenPlaces::default(),
             force,
             stored_users,
             import: stored_users == 0,
@@ -1024,6 +1037,11 @@ impl<'a> Run<'a> {
                 match item {
                     Item::User(user) => self.batch.push(*user),
                     Item::Unchanged(uuid) => self.unchanged.push(uuid),
+                    Item::UnchangedAt(seq) => {
+                        self.counts.seen += 1;
+                        self.counts.unchanged += 1;
+                        self.seen_places.insert(seq);
+                    }
                     Item::Malformed(reason) => {
                         // Its UUID is unknown: removal of unseen users is skipped.
                         self.counts.seen += 1;
@@ -1084,7 +1102,8 @@ impl<'a> Run<'a> {
         let repo = self.repo;
         let delete = repo.sync.deletion.policy == DeletionPolicyKind::Delete;
         let store_err = |e| failed(store_error(e));
-        let missing = blocking(|| self.db.find_removable(self.tenant, &repo.id, which, !delete)).map_err(store_err)?;
+        let missing = blocking(|| self.db.find_removable(self.tenant, &repo.id, which, !delete, &self.seen_places))
+            .map_err(store_err)?;
         // Content sync reports deletions explicitly, so an otherwise empty
         // answer is not suspicious there; the percentage guard still applies.
         let seen = if which == Removal::Gone { self.counts.seen.max(1) } else { self.counts.seen };
@@ -1108,6 +1127,10 @@ impl<'a> Run<'a> {
     /// Counts and writes the pending batch (mapped on the reader).
     async fn flush(&mut self) -> Result<(), String> {
         if self.batch.is_empty() && self.unchanged.is_empty() {
+            // Users found unchanged by their place were counted: show them.
+            let store_started = std::time::Instant::now();
+            self.record_progress()?;
+            self.timings.store += store_started.elapsed();
             return Ok(());
         }
         let repo = self.repo;
@@ -1159,10 +1182,15 @@ impl<'a> Run<'a> {
         for refused in outcome.refused {
             self.error(refused.dn, refused.message);
         }
-        // Progress is committed with the users it counts, a few times a second.
+        self.record_progress()?;
+        self.timings.store += store_started.elapsed();
+        Ok(())
+    }
+
+    /// Progress is committed with the users it counts, about once a second.
+    fn record_progress(&mut self) -> Result<(), String> {
         let counts = serde_json::to_string(&self.counts).unwrap_or_default();
         blocking(|| self.db.commit_if_due(self.run_id, &counts, self.counts.seen)).map_err(store_error)?;
-        self.timings.store += store_started.elapsed();
         Ok(())
     }
 
@@ -1217,7 +1245,7 @@ impl<'a> Run<'a> {
                         blocking(|| self.db.mark_groups(std::slice::from_ref(&uuid), false)).map_err(store_error)?;
                     }
                     Item::Malformed(reason) => self.error(String::new(), reason),
-                    Item::User(_) => {}
+                    Item::User(_) | Item::UnchangedAt(_) => {}
                     Item::Present(uuids) => {
                         present_phase = true;
                         counts.seen += uuids.len() as u64;
