@@ -645,6 +645,10 @@ mod tests {
                 .await;
         assert!(window.contains("USING COVERING INDEX users_in_read_order"), "{window}");
         assert!(!window.contains("TEMP B-TREE"), "{window}");
+        // The removal check of a complete read (`Bulk::collect_unseen`).
+        let unseen = plan("SELECT seq, ldap_uuid FROM users WHERE scope = 1 ORDER BY seq").await;
+        assert!(unseen.contains("USING COVERING INDEX users_in_read_order"), "{unseen}");
+        assert!(!unseen.contains("TEMP B-TREE"), "{unseen}");
     }
 
     #[test]
