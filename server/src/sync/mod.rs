@@ -213,6 +213,14 @@ struct Reader {
     timeout: std::time::Duration,
     /// The values handed to the writer and not yet written.
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// A paged read's current page, read whole before its entries are
+    /// handed over, so the next page is asked for first: the server
+    /// prepares it while this one is decoded, mapped and written (asked for
+    /// after, the server idled while the reader caught up with each page).
+    ahead: std::collections::VecDeque<ldap3::ResultEntry>,
+    /// The cookie of the page after a heavy one: asked for once the heavy
+    /// page is handed over and written (one huge group in memory at a time).
+    deferred: Option<Vec<u8>>,
 }
 
 /// A paged read, page by page (ldap3's PagedResults adapter asks for the
@@ -294,7 +302,7 @@ impl Reader {
             let control = content_sync::request(cookie);
             let stream =
                 stream(ldap, timeout, control, &search.base, search.scope, &search.filter, search.attrs).await?;
-            return Ok(Reader { stream, pages: None, done: None, ldap: ldap.clone(), timeout, in_flight });
+            return Ok(Reader::new(stream, None, ldap.clone(), timeout, in_flight));
         }
         let mut pages = Pages {
             ldap: ldap.clone(),
@@ -308,46 +316,76 @@ impl Reader {
             values: 0,
         };
         let stream = pages.request(Vec::new()).await?;
-        Ok(Reader { stream, pages: Some(pages), done: None, ldap: ldap.clone(), timeout, in_flight })
+        Ok(Reader::new(stream, Some(pages), ldap.clone(), timeout, in_flight))
+    }
+
+    fn new(
+        stream: SearchStream<'static, String, Vec<String>>,
+        pages: Option<Pages>,
+        ldap: Ldap,
+        timeout: std::time::Duration,
+        in_flight: Arc<tokio::sync::Semaphore>,
+    ) -> Reader {
+        Reader { stream, pages, done: None, ldap, timeout, in_flight, ahead: Default::default(), deferred: None }
     }
 
     async fn next(&mut self) -> Result<Option<SyncItem>, String> {
+        let Some(pages) = &mut self.pages else {
+            // A content sync: one stream, handed over as it arrives.
+            return match self.stream.next().await {
+                Ok(Some(raw)) => content_sync::classify_any(raw).map(Some),
+                Ok(None) => Ok(None),
+                Err(e) => Err(Self::stopped(&mut self.stream, e).await),
+            };
+        };
         loop {
-            match self.stream.next().await {
-                Ok(Some(raw)) => {
-                    if let Some(pages) = &mut self.pages {
+            if let Some(raw) = self.ahead.pop_front() {
+                return content_sync::classify_any(raw).map(Some);
+            }
+            if self.done.is_some() {
+                return Ok(None);
+            }
+            if let Some(cookie) = self.deferred.take() {
+                // A huge group was read and handed over: the next page waits
+                // until the writer is through, so one huge group is in memory
+                // at a time, not two.
+                let all = u32::try_from(MAX_VALUES_IN_FLIGHT).unwrap_or(u32::MAX);
+                let _ = self.in_flight.acquire_many(all).await;
+                self.stream = pages.request(cookie).await?;
+            }
+            loop {
+                match self.stream.next().await {
+                    Ok(Some(raw)) => {
                         pages.count(&raw);
+                        self.ahead.push_back(raw);
                     }
-                    return content_sync::classify_any(raw).map(Some);
-                }
-                Ok(None) => {
-                    let Some(pages) = &mut self.pages else { return Ok(None) };
-                    let result = self.stream.finish().await;
-                    // A page that failed ends the read; finish() reports it.
-                    // A malformed cookie is an error, never the end of the
-                    // read: a read taken for complete removes unseen users.
-                    let cookie = if result.rc == 0 { content_sync::paged_cookie(&result.ctrls)? } else { None };
-                    // No control: the server ignored paging and sent everything.
-                    let Some(cookie) = cookie.filter(|c| !c.is_empty()) else {
-                        self.done = Some(result);
-                        return Ok(None);
-                    };
-                    pages.sizer.page_read(pages.entries, pages.values);
-                    if pages.values >= MAX_BATCH_VALUES {
-                        // A huge group was read (and, changed, handed over):
-                        // the next page waits until the writer is through,
-                        // so one huge group is in memory at a time, not two.
-                        let all = u32::try_from(MAX_VALUES_IN_FLIGHT).unwrap_or(u32::MAX);
-                        let _ = self.in_flight.acquire_many(all).await;
-                    }
-                    self.stream = pages.request(cookie).await?;
-                }
-                Err(e) => {
-                    let _ = self.stream.finish().await;
-                    return Err(format!("the directory stopped answering mid-run: {}", ldap::describe_ldap_error(&e)));
+                    Ok(None) => break,
+                    Err(e) => return Err(Self::stopped(&mut self.stream, e).await),
                 }
             }
+            let result = self.stream.finish().await;
+            // A page that failed ends the read; finish() reports it. A
+            // malformed cookie is an error, never the end of the read: a
+            // read taken for complete removes unseen users.
+            let cookie = if result.rc == 0 { content_sync::paged_cookie(&result.ctrls)? } else { None };
+            // No control: the server ignored paging and sent everything.
+            let Some(cookie) = cookie.filter(|c| !c.is_empty()) else {
+                self.done = Some(result);
+                continue;
+            };
+            pages.sizer.page_read(pages.entries, pages.values);
+            if pages.values >= MAX_BATCH_VALUES {
+                self.deferred = Some(cookie);
+            } else {
+                self.stream = pages.request(cookie).await?;
+            }
         }
+    }
+
+    /// Why a read stopped: the stream's error (its search is ended).
+    async fn stopped(stream: &mut SearchStream<'static, String, Vec<String>>, e: ldap3::LdapError) -> String {
+        let _ = stream.finish().await;
+        format!("the directory stopped answering mid-run: {}", ldap::describe_ldap_error(&e))
     }
 
     /// Reads on a thread of its own, a batch at a time and at most two
