@@ -39,10 +39,6 @@ impl Entry {
     pub fn binary(&self, name: &str) -> Option<&Vec<Vec<u8>>> {
         lookup(&self.bin_attrs, name)
     }
-
-    pub fn first(&self, name: &str) -> Option<&str> {
-        self.values(name).first().map(String::as_str).filter(|v| !v.is_empty())
-    }
 }
 
 /// What mapping reads of an entry: its DN and its values by attribute name

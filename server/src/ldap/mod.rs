@@ -8,7 +8,7 @@ pub mod rootdse;
 pub mod tls;
 
 use crate::filter;
-use crate::mapping::{self, Entry};
+use crate::mapping::{self, Entry, EntryAttributes};
 use crate::validate::{parse_pem_certificates, ServerUrl};
 use app::model::{BindType, Preview, Repository, Scope as UserScope, ServerInfo, TestLogin, TestResult, TestStep};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, SearchOptions, StdStream};

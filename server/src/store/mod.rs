@@ -276,9 +276,10 @@ impl Store {
 
     /// Deletes up to `batch` users of a repository; returns how many went.
     pub async fn delete_users_batch(&self, tenant: &str, repository_id: &str, batch: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "DELETE FROM users WHERE rowid IN (SELECT rowid FROM users WHERE scope = (SELECT id FROM user_scopes WHERE tenant = ? AND repository_id = ?) LIMIT ?)",
-        )
+        Ok(sqlx::query(&format!(
+            "DELETE FROM users WHERE rowid IN (SELECT rowid FROM users WHERE scope = {} LIMIT ?)",
+            sync::SCOPE
+        ))
         .bind(tenant)
         .bind(repository_id)
         .bind(batch)
