@@ -91,35 +91,47 @@ fn normalize_general(dn: &str) -> String {
 
 /// [`normalize`] for the DNs directories send for nearly every member value:
 /// ASCII, one AVA per RDN, no escapes, quotes or hex values. A group of
-/// 100,000 members is normalised member by member, and the general parser
-/// (chars, an `Ava` per RDN, joins) cost ~17,000 instructions a DN. None
-/// when the DN needs the general parser; the same result otherwise.
+/// 100,000 members is normalised member by member, so this is one pass over
+/// the bytes (the general parser cost ~17,000 instructions a DN, a pass of
+/// `str` splits and searches ~4,000). None when the DN needs the general
+/// parser; the same result otherwise.
 fn normalize_plain(dn: &str) -> Option<String> {
-    let s = dn.trim();
-    let plain =
-        |b: u8| (b.is_ascii_graphic() || b == b' ') && !matches!(b, b'\\' | b'"' | b'+' | b'#' | b';' | b'<' | b'>');
-    if s.is_empty() || !s.bytes().all(plain) {
+    let s = dn.trim().as_bytes();
+    if s.is_empty() {
         return None;
     }
-    let mut out = String::with_capacity(s.len());
-    for rdn in s.split(',') {
-        let (attr, value) = rdn.split_once('=')?;
-        let attr = attr.trim_matches(' ');
-        if value.contains('=') || !attr.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-            return None;
-        }
-        if !is_attribute_type(attr) {
+    let plain_value = |b: &u8| {
+        (b.is_ascii_graphic() || *b == b' ') && !matches!(*b, b'\\' | b'"' | b'+' | b'#' | b';' | b'<' | b'>' | b'=')
+    };
+    let mut out = Vec::with_capacity(s.len());
+    for rdn in s.split(|b| *b == b',') {
+        let equals = rdn.iter().position(|b| *b == b'=')?;
+        let attr = trim_spaces(&rdn[..equals]);
+        let value = trim_spaces(&rdn[equals + 1..]);
+        // The type's own check covers its bytes; spaces around either part
+        // are trimmed, so every byte of the RDN is checked.
+        if !is_attribute_type_bytes(attr) || !value.iter().all(plain_value) {
             return None;
         }
         if !out.is_empty() {
-            out.push(',');
+            out.push(b',');
         }
-        out.push_str(attr);
-        out.push('=');
-        out.push_str(value.trim_matches(' '));
+        out.extend(attr.iter().map(u8::to_ascii_lowercase));
+        out.push(b'=');
+        out.extend(value.iter().map(u8::to_ascii_lowercase));
     }
-    out.make_ascii_lowercase();
-    Some(out)
+    // Only ASCII was written.
+    String::from_utf8(out).ok()
+}
+
+fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' '] = bytes {
+        bytes = rest;
+    }
+    bytes
 }
 
 /// True when `dn` equals `ancestor` or lies below it (both as strings).
@@ -174,11 +186,14 @@ fn parse_ava(chars: &[char], pos: &mut usize) -> Result<Ava, String> {
 
 /// An attribute type: a descriptor (`cn`, `objectGUID`) or a numeric OID.
 pub fn is_attribute_type(s: &str) -> bool {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() => s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+    is_attribute_type_bytes(s.as_bytes())
+}
+
+fn is_attribute_type_bytes(s: &[u8]) -> bool {
+    match s.first() {
+        Some(c) if c.is_ascii_alphabetic() => s.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-'),
         Some(c) if c.is_ascii_digit() => {
-            s.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
+            s.split(|c| *c == b'.').all(|part| !part.is_empty() && part.iter().all(u8::is_ascii_digit))
         }
         _ => false,
     }

@@ -661,12 +661,14 @@ impl Bulk {
             "UPDATE groups SET name = ?2, ldap_dn = ?3, dn_key = ?4, content_hash = ?5, synced_at = ?6, source_hash = ?7, member_count = ?8, members = zeroblob(?9) WHERE id = ?1",
         )?;
         let mut refingerprint = tx.prepare_cached("UPDATE groups SET source_hash = ?2 WHERE id = ?1")?;
+        let mut rehash = tx.prepare_cached("UPDATE groups SET content_hash = ?2, source_hash = ?3 WHERE id = ?1")?;
         let mut add =
             tx.prepare_cached("INSERT OR IGNORE INTO group_members (member_key, group_id) VALUES (?1, ?2)")?;
-        // A new group's members, many rows per statement: per row, running
+        // New groups' members, many rows per statement: per row, running
         // a statement costs about as much as the b-tree insert.
         let mut add_many = tx.prepare_cached(&add_many_sql())?;
         let mut remove = tx.prepare_cached("DELETE FROM group_members WHERE member_key = ?1 AND group_id = ?2")?;
+        let mut new_members: Vec<(&str, i64)> = Vec::new();
         for g in groups {
             counts.seen += 1;
             let source_hash = g.source_hash.as_ref().map(|h| h.as_slice());
@@ -680,6 +682,12 @@ impl Bulk {
                     if !same_source && source_hash.is_some() {
                         refingerprint.execute(params![id, source_hash])?;
                     }
+                }
+                // Hashed by an older release (SHA-256, 32 bytes): the same
+                // group unless its content differs; hashed anew once.
+                Some((id, h, _)) if h.len() != g.hash.len() && stored_as(tx, id, g)? => {
+                    counts.unchanged += 1;
+                    rehash.execute(params![id, g.hash, source_hash])?;
                 }
                 Some((id, ..)) => {
                     counts.updated += 1;
@@ -721,24 +729,24 @@ impl Bulk {
                     ])?;
                     let id = tx.last_insert_rowid();
                     write_members(tx, id, &g.members)?;
-                    // In key order: each insert lands beside the last one.
-                    let mut keys = g.members.iter();
-                    loop {
-                        let chunk: Vec<&str> = keys.by_ref().take(MEMBERS_PER_INSERT).collect();
-                        if chunk.len() < MEMBERS_PER_INSERT {
-                            for key in chunk {
-                                add.execute(params![key, id])?;
-                            }
-                            break;
-                        }
-                        add_many.raw_bind_parameter(1, id)?;
-                        for (i, key) in chunk.into_iter().enumerate() {
-                            add_many.raw_bind_parameter(i + 2, key)?;
-                        }
-                        add_many.raw_execute()?;
-                    }
+                    new_members.extend(g.members.iter().map(|key| (key, id)));
                 }
             }
+        }
+        // The new groups' member rows of the whole batch in key order: each
+        // insert lands beside the last one instead of anywhere in the b-tree
+        // (every group's members span all of it).
+        new_members.sort_unstable();
+        let mut rows = new_members.chunks_exact(MEMBERS_PER_INSERT);
+        for chunk in rows.by_ref() {
+            for (i, (key, id)) in chunk.iter().enumerate() {
+                add_many.raw_bind_parameter(2 * i + 1, key)?;
+                add_many.raw_bind_parameter(2 * i + 2, id)?;
+            }
+            add_many.raw_execute()?;
+        }
+        for (key, id) in rows.remainder() {
+            add.execute(params![key, id])?;
         }
         Ok(())
     }
@@ -793,9 +801,9 @@ impl Bulk {
 /// Member rows per statement when a new group's members are written.
 const MEMBERS_PER_INSERT: usize = 64;
 
-/// `INSERT` of [`MEMBERS_PER_INSERT`] member rows of one group (`?1`).
+/// `INSERT` of [`MEMBERS_PER_INSERT`] member rows (key, group id).
 fn add_many_sql() -> String {
-    let rows: Vec<String> = (0..MEMBERS_PER_INSERT).map(|i| format!("(?{}, ?1)", i + 2)).collect();
+    let rows: Vec<String> = (0..MEMBERS_PER_INSERT).map(|i| format!("(?{}, ?{})", 2 * i + 1, 2 * i + 2)).collect();
     format!("INSERT OR IGNORE INTO group_members (member_key, group_id) VALUES {}", rows.join(", "))
 }
 
@@ -807,6 +815,14 @@ fn write_members(conn: &Connection, id: i64, members: &MemberKeys) -> Result<(),
         conn.blob_open(DatabaseName::Main, "groups", "members", id, false)?.write_at(members.as_bytes(), 0)?;
     }
     Ok(())
+}
+
+/// True when group `id` is stored with `group`'s name, DN and members.
+fn stored_as(conn: &Connection, id: i64, group: &PreparedGroup) -> Result<bool, StoreError> {
+    let (name, dn, dn_key): (String, String, String) = conn
+        .prepare_cached("SELECT name, ldap_dn, dn_key FROM groups WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(name == group.name && dn == group.dn && dn_key == group.dn_key && stored_members(conn, id)? == group.members)
 }
 
 /// The member list stored with group `id` (read in place, one copy).
@@ -1034,6 +1050,45 @@ mod tests {
         assert_eq!(members_of(&bulk, "other"), (vec!["uid=u0001".to_string(), "uid=x".to_string()], 2));
         let rows: i64 = bulk.conn.query_row("SELECT count(*) FROM group_members", [], |r| r.get(0)).expect("rows");
         assert_eq!(rows, 2);
+    }
+
+    /// Groups an older release stored with a SHA-256 hash (32 bytes) are
+    /// not all counted as updated by the first run after an upgrade: one
+    /// with the same content is unchanged and hashed anew, one whose content
+    /// changed is updated.
+    #[tokio::test]
+    async fn groups_hashed_by_an_older_release_are_compared_by_content() {
+        let (_dir, store) = store().await;
+        let group = |uuid: &str, hash: Vec<u8>, keys: &[&str]| PreparedGroup {
+            uuid: uuid.into(),
+            name: uuid.into(),
+            dn: format!("cn={uuid},dc=x"),
+            dn_key: format!("cn={uuid},dc=x"),
+            members: MemberKeys::new(keys.iter().map(|k| k.to_string()).collect()),
+            hash,
+            source_hash: None,
+        };
+        let mut bulk = store.run_writer().expect("writer");
+        let mut counts = GroupCounts::default();
+        let old = [group("same", vec![7; 32], &["uid=a", "uid=b"]), group("changed", vec![7; 32], &["uid=a"])];
+        bulk.begin().expect("begin");
+        bulk.write_groups("t", "r", &old, "then", &mut counts).expect("write");
+        bulk.commit().expect("commit");
+
+        let mut counts = GroupCounts::default();
+        let new = [group("same", vec![9; 16], &["uid=b", "uid=a"]), group("changed", vec![9; 16], &["uid=a", "uid=c"])];
+        bulk.begin().expect("begin");
+        bulk.write_groups("t", "r", &new, "now", &mut counts).expect("rewrite");
+        bulk.commit().expect("commit");
+        assert_eq!((counts.seen, counts.unchanged, counts.updated, counts.added), (2, 1, 1, 0));
+        let hash_of = |uuid: &str| -> Vec<u8> {
+            bulk.conn
+                .query_row("SELECT content_hash FROM groups WHERE ldap_uuid = ?1", [uuid], |r| r.get(0))
+                .expect("hash")
+        };
+        assert_eq!((hash_of("same"), hash_of("changed")), (vec![9; 16], vec![9; 16]));
+        assert_eq!(members_of(&bulk, "changed"), (vec!["uid=a".to_string(), "uid=c".to_string()], 2));
+        assert_eq!(members_of(&bulk, "same"), (vec!["uid=a".to_string(), "uid=b".to_string()], 2));
     }
 
     fn user(uuid: &str, username: &str, enabled: bool) -> PreparedUser {

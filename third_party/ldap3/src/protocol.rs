@@ -117,7 +117,9 @@ pub fn split_entry_message(buf: &[u8]) -> Option<EntryMessage<'_>> {
 
 #[allow(clippy::type_complexity)]
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
-    let decoding_error = io::Error::new(io::ErrorKind::Other, "decoding error");
+    // dirbridge patch: the error is built only when returned (it was built,
+    // allocated and dropped for every message).
+    let decoding_error = || io::Error::new(io::ErrorKind::Other, "decoding error");
     // dirbridge patch: an entry is handed over as its raw content (one
     // allocation instead of one per value and per structure); see
     // `search::inflate_entry` for the tree form.
@@ -125,7 +127,7 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
         let controls = match message.controls {
             Some(bytes) => match lber::parse::parse_tag(bytes) {
                 Ok((rest, tag)) if rest.is_empty() => parse_controls(tag),
-                _ => return Err(decoding_error),
+                _ => return Err(decoding_error()),
             },
             None => vec![],
         };
@@ -143,7 +145,7 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
     // (the clone copied every value of every message once more).
     let (consumed, tag) = match parser.parse(buf) {
         Err(e) if e.is_incomplete() => return Ok(None),
-        Err(_e) => return Err(decoding_error),
+        Err(_e) => return Err(decoding_error()),
         Ok((i, tag)) => (buf.len() - i.len(), tag),
     };
     buf.advance(consumed);
@@ -152,7 +154,7 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
         .and_then(|t| t.expect_constructed())
     {
         Some(tags) => tags,
-        None => return Err(decoding_error),
+        None => return Err(decoding_error()),
     };
     let mut maybe_controls = tags.pop().expect("element");
     let has_controls = match maybe_controls {
@@ -162,7 +164,7 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
             ref payload,
         } if class == TagClass::Context && id == 0 => match *payload {
             PL::C(_) => true,
-            PL::P(_) => return Err(decoding_error),
+            PL::P(_) => return Err(decoding_error()),
         },
         StructureTag { id, class, .. } if class == TagClass::Context && id == 10 => {
             // Active Directory bug workaround
@@ -196,7 +198,7 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
             .as_slice(),
     ) {
         Ok((_, id)) => id as i32,
-        _ => return Err(decoding_error),
+        _ => return Err(decoding_error()),
     };
     Ok(Some((msgid, (Tag::StructureTag(protoop), controls))))
 }
