@@ -668,7 +668,7 @@ impl Bulk {
         // a statement costs about as much as the b-tree insert.
         let mut add_many = tx.prepare_cached(&add_many_sql())?;
         let mut remove = tx.prepare_cached("DELETE FROM group_members WHERE member_key = ?1 AND group_id = ?2")?;
-        let mut new_members: Vec<(&str, i64)> = Vec::new();
+        let mut new_groups: Vec<(i64, &MemberKeys)> = Vec::new();
         for g in groups {
             counts.seen += 1;
             let source_hash = g.source_hash.as_ref().map(|h| h.as_slice());
@@ -729,24 +729,24 @@ impl Bulk {
                     ])?;
                     let id = tx.last_insert_rowid();
                     write_members(tx, id, &g.members)?;
-                    new_members.extend(g.members.iter().map(|key| (key, id)));
+                    new_groups.push((id, &g.members));
                 }
             }
         }
         // The new groups' member rows of the whole batch in key order: each
         // insert lands beside the last one instead of anywhere in the b-tree
-        // (every group's members span all of it).
-        new_members.sort_unstable();
-        let mut rows = new_members.chunks_exact(MEMBERS_PER_INSERT);
-        for chunk in rows.by_ref() {
-            for (i, (key, id)) in chunk.iter().enumerate() {
-                add_many.raw_bind_parameter(2 * i + 1, key)?;
-                add_many.raw_bind_parameter(2 * i + 2, id)?;
+        // (every group's members span all of it). One group's are in key
+        // order already (a huge group comes in a batch of its own: no second
+        // copy of its keys).
+        match new_groups.as_slice() {
+            [] => {}
+            [(id, members)] => insert_members(&mut add_many, &mut add, members.iter().map(|key| (key, *id)))?,
+            more => {
+                let mut rows: Vec<(&str, i64)> =
+                    more.iter().flat_map(|(id, members)| members.iter().map(|key| (key, *id))).collect();
+                rows.sort_unstable();
+                insert_members(&mut add_many, &mut add, rows.into_iter())?;
             }
-            add_many.raw_execute()?;
-        }
-        for (key, id) in rows.remainder() {
-            add.execute(params![key, id])?;
         }
         Ok(())
     }
@@ -800,6 +800,29 @@ impl Bulk {
 
 /// Member rows per statement when a new group's members are written.
 const MEMBERS_PER_INSERT: usize = 64;
+
+/// Inserts member rows (key, group id), [`MEMBERS_PER_INSERT`] per statement
+/// (`add_many`), the rest one by one (`add`).
+fn insert_members<'k>(
+    add_many: &mut rusqlite::Statement<'_>,
+    add: &mut rusqlite::Statement<'_>,
+    mut rows: impl Iterator<Item = (&'k str, i64)>,
+) -> Result<(), StoreError> {
+    loop {
+        let chunk: Vec<(&str, i64)> = rows.by_ref().take(MEMBERS_PER_INSERT).collect();
+        if chunk.len() < MEMBERS_PER_INSERT {
+            for (key, id) in chunk {
+                add.execute(params![key, id])?;
+            }
+            return Ok(());
+        }
+        for (i, (key, id)) in chunk.into_iter().enumerate() {
+            add_many.raw_bind_parameter(2 * i + 1, key)?;
+            add_many.raw_bind_parameter(2 * i + 2, id)?;
+        }
+        add_many.raw_execute()?;
+    }
+}
 
 /// `INSERT` of [`MEMBERS_PER_INSERT`] member rows (key, group id).
 fn add_many_sql() -> String {
