@@ -735,19 +735,18 @@ impl Bulk {
         }
         // The new groups' member rows of the whole batch in key order: each
         // insert lands beside the last one instead of anywhere in the b-tree
-        // (every group's members span all of it). One group's are in key
-        // order already (a huge group comes in a batch of its own: no second
-        // copy of its keys).
-        match new_groups.as_slice() {
-            [] => {}
-            [(id, members)] => insert_members(&mut add_many, &mut add, members.iter().map(|key| (key, *id)))?,
-            more => {
-                let mut rows: Vec<(&str, i64)> =
-                    more.iter().flat_map(|(id, members)| members.iter().map(|key| (key, *id))).collect();
-                rows.sort_unstable();
-                insert_members(&mut add_many, &mut add, rows.into_iter())?;
-            }
+        // (every group's members span all of it). A big group's keys are in
+        // key order already and written as they are: no second copy of a
+        // huge group's keys.
+        let (alone, merged): (Vec<_>, Vec<_>) =
+            new_groups.into_iter().partition(|(_, members)| members.len() > MERGED_MEMBERS_MAX);
+        for (id, members) in alone {
+            insert_members(&mut add_many, &mut add, members.iter().map(|key| (key, id)))?;
         }
+        let mut rows: Vec<(&str, i64)> = Vec::with_capacity(merged.iter().map(|(_, members)| members.len()).sum());
+        rows.extend(merged.iter().flat_map(|(id, members)| members.iter().map(|key| (key, *id))));
+        rows.sort_unstable();
+        insert_members(&mut add_many, &mut add, rows.into_iter())?;
         Ok(())
     }
 
@@ -800,6 +799,10 @@ impl Bulk {
 
 /// Member rows per statement when a new group's members are written.
 const MEMBERS_PER_INSERT: usize = 64;
+
+/// New groups with more members than this have their member rows written
+/// apart (see [`Bulk::write_groups`]).
+const MERGED_MEMBERS_MAX: usize = 10_000;
 
 /// Inserts member rows (key, group id), [`MEMBERS_PER_INSERT`] per statement
 /// (`add_many`), the rest one by one (`add`).
@@ -1073,6 +1076,36 @@ mod tests {
         assert_eq!(members_of(&bulk, "other"), (vec!["uid=u0001".to_string(), "uid=x".to_string()], 2));
         let rows: i64 = bulk.conn.query_row("SELECT count(*) FROM group_members", [], |r| r.get(0)).expect("rows");
         assert_eq!(rows, 2);
+    }
+
+    /// New groups' member rows are all written whichever way they go: a
+    /// big group's from its own keys, the others' merged in key order.
+    #[tokio::test]
+    async fn new_groups_big_and_small_get_every_member_row() {
+        let (_dir, store) = store().await;
+        let group = |uuid: &str, keys: Vec<String>| PreparedGroup {
+            uuid: uuid.into(),
+            name: uuid.into(),
+            dn: format!("cn={uuid},dc=x"),
+            dn_key: format!("cn={uuid},dc=x"),
+            members: MemberKeys::new(keys),
+            hash: vec![1],
+            source_hash: None,
+        };
+        let big: Vec<String> = (0..=MERGED_MEMBERS_MAX).map(|i| format!("uid=u{i:06}")).collect();
+        let small = |from: usize| (from..from + 70).map(|i| format!("uid=u{i:06}")).collect::<Vec<_>>();
+        let groups = [group("a", small(5)), group("big", big.clone()), group("b", small(0)), group("c", small(100))];
+        let mut bulk = store.run_writer().expect("writer");
+        let mut counts = GroupCounts::default();
+        bulk.begin().expect("begin");
+        bulk.write_groups("t", "r", &groups, "now", &mut counts).expect("write");
+        bulk.commit().expect("commit");
+        assert_eq!(members_of(&bulk, "big"), (big, (MERGED_MEMBERS_MAX + 1) as i64));
+        for (uuid, from) in [("a", 5), ("b", 0), ("c", 100)] {
+            assert_eq!(members_of(&bulk, uuid), (small(from), 70), "{uuid}");
+        }
+        let rows: i64 = bulk.conn.query_row("SELECT count(*) FROM group_members", [], |r| r.get(0)).expect("rows");
+        assert_eq!(rows, (MERGED_MEMBERS_MAX + 1 + 3 * 70) as i64);
     }
 
     /// Groups an older release stored with a SHA-256 hash (32 bytes) are
