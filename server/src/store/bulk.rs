@@ -683,15 +683,16 @@ impl Bulk {
                         refingerprint.execute(params![id, source_hash])?;
                     }
                 }
-                // Hashed by an older release (SHA-256, 32 bytes): the same
-                // group unless its content differs; hashed anew once.
-                Some((id, h, _)) if h.len() != g.hash.len() && stored_as(tx, id, g)? => {
-                    counts.unchanged += 1;
-                    rehash.execute(params![id, g.hash, source_hash])?;
-                }
-                Some((id, ..)) => {
-                    counts.updated += 1;
+                Some((id, h, _)) => {
                     let old = stored_members(tx, id)?;
+                    // Hashed by an older release (SHA-256, 32 bytes): the
+                    // same group unless its content differs; hashed anew once.
+                    if h.len() != g.hash.len() && old == g.members && stored_as(tx, id, g)? {
+                        counts.unchanged += 1;
+                        rehash.execute(params![id, g.hash, source_hash])?;
+                        continue;
+                    }
+                    counts.updated += 1;
                     let (gone, added) = old.difference(&g.members);
                     for key in gone {
                         remove.execute(params![key, id])?;
@@ -843,12 +844,12 @@ fn write_members(conn: &Connection, id: i64, members: &MemberKeys) -> Result<(),
     Ok(())
 }
 
-/// True when group `id` is stored with `group`'s name, DN and members.
+/// True when group `id` is stored with `group`'s name and DN.
 fn stored_as(conn: &Connection, id: i64, group: &PreparedGroup) -> Result<bool, StoreError> {
     let (name, dn, dn_key): (String, String, String) = conn
         .prepare_cached("SELECT name, ldap_dn, dn_key FROM groups WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(name == group.name && dn == group.dn && dn_key == group.dn_key && stored_members(conn, id)? == group.members)
+    Ok(name == group.name && dn == group.dn && dn_key == group.dn_key)
 }
 
 /// The member list stored with group `id` (read in place, one copy).

@@ -37,7 +37,9 @@ pub fn mapping_key(repo: &Repository) -> u128 {
     xxh3_128(&input)
 }
 
-/// An entry's identity and source hash, read without decoding it.
+/// An entry's identity and source hash, read without decoding it (what
+/// [`recognise`] takes apart; kept whole for tests).
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     /// The canonical UUID, when the entry has the UUID attribute.
@@ -45,17 +47,18 @@ pub struct Fingerprint {
     pub hash: SourceHash,
 }
 
-/// The fingerprint of an entry as the server sent it: its content octets
-/// (DN, attribute types and values in the server's order, with their BER
-/// lengths) hashed whole, in one pass; None when the entry is malformed
-/// before its UUID. An entry whose bytes match the stored fingerprint was
-/// decoded and mapped from these very bytes before, so the rest of it need
-/// not be checked here; any other entry is decoded, which checks it all.
+/// [`uuid_of`] and [`source_hash`] of an entry together.
+#[cfg(test)]
 pub fn of_entry(entry: &RawEntry, uuid_attribute: &str, mapping_key: u128) -> Option<Fingerprint> {
     Some(Fingerprint { uuid: uuid_of(entry, uuid_attribute)?, hash: source_hash(entry, mapping_key) })
 }
 
-/// The source hash part of [`of_entry`].
+/// The source hash of an entry as the server sent it: its content octets
+/// (DN, attribute types and values in the server's order, with their BER
+/// lengths) hashed whole, in one pass, after the mapping key. An entry whose
+/// bytes match the stored hash was decoded and mapped from these very bytes
+/// before, so the rest of it need not be checked here; any other entry is
+/// decoded, which checks it all.
 fn source_hash(entry: &RawEntry, mapping_key: u128) -> SourceHash {
     let mut hasher = Xxh3::new();
     hasher.update(&mapping_key.to_le_bytes());
@@ -63,7 +66,8 @@ fn source_hash(entry: &RawEntry, mapping_key: u128) -> SourceHash {
     hasher.digest128().to_le_bytes()
 }
 
-/// The UUID part of [`of_entry`].
+/// The entry's canonical UUID (Some(None): it has no UUID attribute); None
+/// when the entry is malformed before it.
 fn uuid_of(entry: &RawEntry, uuid_attribute: &str) -> Option<Option<String>> {
     Some(entry.first_value(uuid_attribute)?.map(|value| mapping::uuid_from_value(uuid_attribute, value)))
 }
