@@ -97,6 +97,10 @@ impl NamesWritten {
 /// A run commits at least this often, so other writers (sign-ins, edits)
 /// never wait long for the store and progress becomes visible.
 const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_millis(1000);
+/// The first progress is committed this soon, not with the first batch: a
+/// changed sync of 1,000 users is over in ~50 ms, and committing its first
+/// batch apart wrote the pages it shares with the rest twice (1.5-5 ms).
+const FIRST_PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 /// ... and after this many rows. Entry UUIDs and usernames arrive in random
 /// order, so each commit writes pages from all over the indexes into the WAL,
 /// nearly all of them once there are more rows than index pages: at 100,000
@@ -248,7 +252,8 @@ impl Bulk {
     /// everybody unchanged). True when it committed.
     pub fn commit_if_due(&mut self, run_id: i64, counts_json: &str, done: u64) -> Result<bool, StoreError> {
         let since = self.open_since.unwrap_or(self.last_commit);
-        if self.committed_progress && since.elapsed() < COMMIT_EVERY && self.rows_since_commit < COMMIT_ROWS {
+        let every = if self.committed_progress { COMMIT_EVERY } else { FIRST_PROGRESS_AFTER };
+        if since.elapsed() < every && self.rows_since_commit < COMMIT_ROWS {
             return Ok(false);
         }
         self.begin()?;
