@@ -5,7 +5,8 @@
 //! own), a full re-sync with nothing changed (best of two), and a changed sync
 //! after changing 1% of the users (best of two rounds); prints `key: value`
 //! lines, with every run's time beside the best. Run: scripts/bench-sync.sh
-//! [--users N] [--groups N] [--page-size N] [--full-runs N] [--live-heap].
+//! [--users N] [--groups N] [--page-size N] [--full-runs N] [--changed-rounds N]
+//! [--live-heap].
 
 use app::model::{SyncMode, SyncRequest, SyncRun, Vendor};
 use app::port::Backend;
@@ -399,12 +400,12 @@ async fn bench() -> tempfile::TempDir {
     println!("resync_s: {resync:.3}");
     println!("resync_vs_dump_ratio: {:.2}", resync / baseline);
 
-    // Two rounds of 1% changes, each synchronised by a changed sync; the
-    // better one counts, as for the re-sync.
+    // Rounds of 1% changes (`--changed-rounds`, default 2), each synchronised
+    // by a changed sync; the best one counts, as for the re-sync.
     let mut changes = Vec::new();
     let mut method = String::new();
     reset_peak_rss();
-    for round in 0..2 {
+    for round in 0..arg("--changed-rounds", 2).max(1) {
         let step = 100;
         let mut ldif = String::new();
         for i in (0..users).step_by(step) {

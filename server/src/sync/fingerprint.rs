@@ -95,9 +95,13 @@ pub fn recognise<T, E>(
 ) -> Result<Recognised<T>, E> {
     let Some(raw) = RawEntry::of(tag) else { return Ok(Recognised::Malformed(entry::malformed())) };
     let hash = source_hash(&raw, mapping_key);
-    if let (Some(mut is_stored), Some(Some(uuid))) = (is_stored, uuid_of(&raw, uuid_attribute)) {
-        if is_stored(&uuid, &hash)? {
-            return Ok(Recognised::Unchanged(uuid));
+    // The UUID only when there is a store to look it up in: an import or a
+    // content sync decodes every entry, and the mapping reads it again.
+    if let Some(mut is_stored) = is_stored {
+        if let Some(Some(uuid)) = uuid_of(&raw, uuid_attribute) {
+            if is_stored(&uuid, &hash)? {
+                return Ok(Recognised::Unchanged(uuid));
+            }
         }
     }
     Ok(match decode(&raw) {
