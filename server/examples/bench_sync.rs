@@ -330,7 +330,7 @@ async fn bench() -> tempfile::TempDir {
     // best time counts (this machine's run-to-run spread is large). The
     // peak resident set is the first run's: later ones start in a process
     // that already synchronised another store (its service stays open, held
-    // by its scheduler; its pool is closed), which dirbridge never is, and
+    // by its scheduler, which needs its pool), which dirbridge never is, and
     // peak 15-40 MB higher. Their peak is printed apart.
     let full_runs = arg("--full-runs", 3).max(1);
     let mut stores = Vec::new();
@@ -340,10 +340,6 @@ async fn bench() -> tempfile::TempDir {
     let mut rss_full = 0.0;
     let mut rss_later_full: Option<f64> = None;
     for i in 0..full_runs {
-        if let Some((_, earlier)) = stores.last() {
-            let earlier: &ServicePort = earlier;
-            earlier.0.store().pool().close().await;
-        }
         let (data, port) = fresh_store(&repo).await;
         if i == 0 {
             // What the process holds before any sync (the service, the
