@@ -124,17 +124,23 @@ impl<'a> RawEntry<'a> {
 
     /// The first non-empty first value of an attribute named `name` (any
     /// case); Some(None) when there is none, None when the entry is
-    /// malformed before it is found. The values of other attributes are
-    /// skipped unread.
+    /// malformed before it is found. Of the other attributes only the type is
+    /// read (their values are checked by whoever decodes the entry).
     pub fn first_value(&self, name: &str) -> Option<Option<&'a [u8]>> {
-        for attribute in self.attributes() {
-            let attribute = attribute?;
-            if attribute.name.eq_ignore_ascii_case(name.as_bytes()) {
-                if let Some(value) = attribute.values().next() {
-                    match value? {
-                        [] => {}
-                        value => return Some(Some(value)),
-                    }
+        for node in self.attrs.clone() {
+            let node = node?;
+            // Only the type of each attribute is read on the way; the one
+            // asked for is checked whole.
+            let type_ = node.children()?.next()??.primitive()?;
+            if !type_.eq_ignore_ascii_case(name.as_bytes()) {
+                continue;
+            }
+            let [_, values] = exactly(node)?;
+            let attribute = RawAttribute { name: type_, values: values.children()? };
+            if let Some(value) = attribute.values().next() {
+                match value? {
+                    [] => {}
+                    value => return Some(Some(value)),
                 }
             }
         }

@@ -159,8 +159,13 @@ fn window_values(tag: &StructureTag, attribute: &str, start: u64) -> Result<Opti
 /// base search per window, and leaves the entry as if the server had sent
 /// all values under the plain attribute names.
 pub async fn complete(ldap: &mut Ldap, timeout: Duration, tag: &mut StructureTag) -> Result<(), String> {
-    // Most entries of most servers: no attribute option at all.
-    let has_options = RawEntry::of(tag).is_some_and(|e| e.attributes().flatten().any(|a| a.name.contains(&b';')));
+    // Most entries of most servers: no attribute option at all. An entry
+    // sent raw without a ';' in any byte has none (one search over its
+    // bytes instead of walking every attribute: ~1,500 instructions an entry).
+    let has_options = match &tag.payload {
+        PL::P(content) if !content.contains(&b';') => false,
+        _ => RawEntry::of(tag).is_some_and(|e| e.attributes().flatten().any(|a| a.name.contains(&b';'))),
+    };
     if !has_options {
         return Ok(());
     }
