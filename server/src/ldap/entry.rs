@@ -474,6 +474,23 @@ pub(crate) mod tests {
         }
     }
 
+    /// The first non-empty value of the attribute, whatever the case of its
+    /// type and however the entry came (tree or raw); a value of another
+    /// attribute is never taken for it.
+    #[test]
+    fn first_value_skips_other_attributes_and_empty_values() {
+        let tag = raw_entry(
+            "uid=a,dc=x",
+            &[("uid", &[b"a"]), ("entryUUIDx", &[b"no"]), ("ENTRYUUID", &[b"", b"late"]), ("entryUUID", &[b"u1"])],
+        );
+        for tag in [raw_form(&tag), tag] {
+            let raw = RawEntry::of(&tag).expect("entry");
+            assert_eq!(raw.first_value("entryUUID"), Some(Some(&b"u1"[..])));
+            assert_eq!(raw.first_value("UID"), Some(Some(&b"a"[..])));
+            assert_eq!(raw.first_value("mail"), Some(None));
+        }
+    }
+
     #[test]
     fn decodes_text_and_binary_attributes() {
         let tag = raw_entry(

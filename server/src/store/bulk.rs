@@ -401,11 +401,9 @@ impl Bulk {
             )?;
             let mut body_of = tx.prepare_cached("SELECT body FROM users WHERE rowid = ?1")?;
             // A new user takes the next place in read order; a known one keeps its own.
-            let mut insert = tx.prepare_cached(&insert_users_sql(1))?;
-            // New users go in INSERT_MANY at a time (one statement's fixed
-            // cost, ~2,000 instructions, a user less); see `NewUsers`.
-            let mut insert_many = tx.prepare_cached(&insert_users_sql(INSERT_MANY))?;
-            let mut pending = NewUsers { scope, now, import, rows: Vec::with_capacity(INSERT_MANY) };
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO users (scope, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at, source_hash, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (scope, ldap_uuid) DO UPDATE SET username = excluded.username, ldap_dn = excluded.ldap_dn, enabled = excluded.enabled, body = excluded.body, content_hash = excluded.content_hash, synced_at = excluded.synced_at, source_hash = excluded.source_hash",
+            )?;
             // Two updates: the username indexes are only rewritten when the
             // name or DN changed (most changes are to other attributes).
             let mut update = tx.prepare_cached(
@@ -444,8 +442,6 @@ impl Bulk {
                 let Some((rowid, hash, same_source, username, ldap_dn, was_enabled)) = stored else {
                     let maybe_taken = import_names.as_mut().is_none_or(|names| names.insert(&p.username));
                     if maybe_taken {
-                        // The lookup sees the users of this batch written so far.
-                        pending.flush(&mut insert)?;
                         if let Some(refused) = refusal(p, key)? {
                             out.refused.push(refused);
                             continue;
@@ -460,7 +456,18 @@ impl Bulk {
                             attributes: Vec::new(),
                         });
                     }
-                    pending.push(p, key, next_seq, &mut insert, &mut insert_many)?;
+                    insert.execute(params![
+                        scope,
+                        key,
+                        p.username,
+                        p.ldap_dn,
+                        p.enabled,
+                        p.body,
+                        p.hash,
+                        now,
+                        source_hash,
+                        next_seq
+                    ])?;
                     next_seq += 1;
                     continue;
                 };
@@ -514,7 +521,6 @@ impl Bulk {
                 }
                 next_seq += 1;
             }
-            pending.flush(&mut insert)?;
         }
         self.seq = Some((scope, next_seq));
         self.import_names = import_names;
@@ -798,106 +804,6 @@ impl Bulk {
 }
 
 /// Member rows per statement when a new group's members are written.
-/// New users per `INSERT` statement of an import (see [`NewUsers`]).
-const INSERT_MANY: usize = 32;
-
-/// The columns a new user is written with, bound in this order.
-const USER_COLUMNS: usize = 10;
-
-/// `INSERT` of `rows` users; one that is stored already (its UUID read
-/// twice) is updated instead.
-fn insert_users_sql(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|r| {
-            let row: Vec<String> = (1..=USER_COLUMNS).map(|c| format!("?{}", r * USER_COLUMNS + c)).collect();
-            format!("({})", row.join(", "))
-        })
-        .collect();
-    format!(
-        "INSERT INTO users (scope, ldap_uuid, username, ldap_dn, enabled, body, content_hash, synced_at, source_hash, seq) VALUES {} ON CONFLICT (scope, ldap_uuid) DO UPDATE SET username = excluded.username, ldap_dn = excluded.ldap_dn, enabled = excluded.enabled, body = excluded.body, content_hash = excluded.content_hash, synced_at = excluded.synced_at, source_hash = excluded.source_hash",
-        values.join(", ")
-    )
-}
-
-/// New users of a batch waiting to be inserted. An import inserts them
-/// [`INSERT_MANY`] at a time (nothing is looked up between them, but a
-/// username check, which flushes first); otherwise each goes at once, as a
-/// later entry of the batch looks the store up.
-struct NewUsers<'b> {
-    scope: i64,
-    now: &'b str,
-    import: bool,
-    rows: Vec<(&'b PreparedUser, UuidKey<'b>, i64)>,
-}
-
-impl<'b> NewUsers<'b> {
-    fn push(
-        &mut self,
-        user: &'b PreparedUser,
-        key: UuidKey<'b>,
-        seq: i64,
-        one: &mut rusqlite::CachedStatement<'_>,
-        many: &mut rusqlite::CachedStatement<'_>,
-    ) -> Result<(), StoreError> {
-        self.rows.push((user, key, seq));
-        if !self.import {
-            return self.flush(one);
-        }
-        if self.rows.len() == INSERT_MANY {
-            for (row, (user, key, seq)) in self.rows.iter().enumerate() {
-                self.bind(many, row * USER_COLUMNS, user, *key, *seq)?;
-            }
-            many.raw_execute()?;
-            self.rows.clear();
-        }
-        Ok(())
-    }
-
-    /// Inserts the users still waiting, one statement each.
-    fn flush(&mut self, one: &mut rusqlite::CachedStatement<'_>) -> Result<(), StoreError> {
-        for (user, key, seq) in self.rows.drain(..) {
-            bind_user(one, 0, self.scope, self.now, user, key, seq)?;
-            one.raw_execute()?;
-        }
-        Ok(())
-    }
-
-    fn bind(
-        &self,
-        statement: &mut rusqlite::CachedStatement<'_>,
-        first: usize,
-        user: &PreparedUser,
-        key: UuidKey<'_>,
-        seq: i64,
-    ) -> Result<(), StoreError> {
-        bind_user(statement, first, self.scope, self.now, user, key, seq)
-    }
-}
-
-/// Binds a new user's [`USER_COLUMNS`] values from parameter `first + 1` on.
-fn bind_user(
-    statement: &mut rusqlite::CachedStatement<'_>,
-    first: usize,
-    scope: i64,
-    now: &str,
-    user: &PreparedUser,
-    key: UuidKey<'_>,
-    seq: i64,
-) -> Result<(), StoreError> {
-    let source_hash = user.source_hash.as_ref().map(|h| h.as_slice());
-    statement.raw_bind_parameter(first + 1, scope)?;
-    statement.raw_bind_parameter(first + 2, key)?;
-    statement.raw_bind_parameter(first + 3, &user.username)?;
-    statement.raw_bind_parameter(first + 4, &user.ldap_dn)?;
-    statement.raw_bind_parameter(first + 5, user.enabled)?;
-    statement.raw_bind_parameter(first + 6, &user.body)?;
-    statement.raw_bind_parameter(first + 7, user.hash)?;
-    statement.raw_bind_parameter(first + 8, now)?;
-    statement.raw_bind_parameter(first + 9, source_hash)?;
-    statement.raw_bind_parameter(first + 10, seq)?;
-    Ok(())
-}
-
 const MEMBERS_PER_INSERT: usize = 64;
 
 /// New groups with more members than this have their member rows written
@@ -1392,6 +1298,35 @@ mod tests {
         let seqs: Vec<i64> = stored.iter().map(|r| r.7 - first_seq).collect();
         assert_eq!(unseq(stored), unseq(want));
         assert_eq!(seqs, (0..99).collect::<Vec<i64>>());
+    }
+
+    /// A user read twice in one import (an entry moved while the directory
+    /// was read) is one row with the values read last, and every other user
+    /// is written.
+    #[tokio::test]
+    async fn an_import_that_reads_a_user_twice_keeps_the_later_values() {
+        let (_dir, store) = store().await;
+        let mut bulk = store.run_writer().expect("writer");
+        let mut users: Vec<PreparedUser> =
+            (0..96).map(|i| user(&format!("u{i:03}"), &format!("user{i}"), true)).collect();
+        users[40] = user("u005", "renamed5", true);
+        users[45] = user("u041", "moved", true);
+        let out = bulk.write_batch("t", "r", &users, "now", 0, true).expect("write");
+        assert!(out.refused.is_empty(), "{:?}", out.refused);
+        bulk.commit().expect("commit");
+        let stored: Vec<(String, String)> = bulk
+            .conn
+            .prepare("SELECT ldap_uuid, username FROM users ORDER BY seq")
+            .expect("query")
+            .query_map([], |r| Ok((r.get::<_, StoredKey>(0)?.into_text(), r.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("users");
+        let mut want: Vec<(String, String)> =
+            (0..96).filter(|&i| i != 40 && i != 45).map(|i| (format!("u{i:03}"), format!("user{i}"))).collect();
+        want[5].1 = "renamed5".into();
+        want[40].1 = "moved".into();
+        assert_eq!(stored, want);
     }
 
     #[test]
