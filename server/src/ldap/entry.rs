@@ -136,9 +136,8 @@ impl<'a> RawEntry<'a> {
                 continue;
             }
             let [_, values] = exactly(node)?;
-            let attribute = RawAttribute { name: type_, values: values.children()? };
-            if let Some(value) = attribute.values().next() {
-                match value? {
+            if let Some(value) = values.children()?.next() {
+                match value?.primitive()? {
                     [] => {}
                     value => return Some(Some(value)),
                 }
@@ -445,7 +444,8 @@ pub(crate) mod tests {
         let raw = raw_form(&tree);
         assert!(matches!(raw.payload, PL::P(_)));
         let fingerprint = |tag: &StructureTag| {
-            crate::sync::fingerprint::of_entry(&RawEntry::of(tag).expect("entry"), "uid", 7).expect("fingerprint")
+            crate::sync::fingerprint::tests::of_entry(&RawEntry::of(tag).expect("entry"), "uid", 7)
+                .expect("fingerprint")
         };
         assert_eq!(fingerprint(&raw), fingerprint(&tree));
         let (a, b) = (into_entry(raw.clone()).expect("raw"), into_entry(tree.clone()).expect("tree"));

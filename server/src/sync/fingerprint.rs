@@ -37,22 +37,6 @@ pub fn mapping_key(repo: &Repository) -> u128 {
     xxh3_128(&input)
 }
 
-/// An entry's identity and source hash, read without decoding it (what
-/// [`recognise`] takes apart; kept whole for tests).
-#[cfg(test)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
-    /// The canonical UUID, when the entry has the UUID attribute.
-    pub uuid: Option<String>,
-    pub hash: SourceHash,
-}
-
-/// [`uuid_of`] and [`source_hash`] of an entry together.
-#[cfg(test)]
-pub fn of_entry(entry: &RawEntry, uuid_attribute: &str, mapping_key: u128) -> Option<Fingerprint> {
-    Some(Fingerprint { uuid: uuid_of(entry, uuid_attribute)?, hash: source_hash(entry, mapping_key) })
-}
-
 /// The source hash of an entry as the server sent it: its content octets
 /// (DN, attribute types and values in the server's order, with their BER
 /// lengths) hashed whole, in one pass, after the mapping key. An entry whose
@@ -111,9 +95,20 @@ pub fn recognise<T, E>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::ldap::entry::tests::raw_entry;
+
+    /// An entry's identity and source hash, as [`recognise`] reads them.
+    #[derive(Debug, PartialEq, Eq)]
+    pub(crate) struct Fingerprint {
+        uuid: Option<String>,
+        hash: SourceHash,
+    }
+
+    pub(crate) fn of_entry(entry: &RawEntry, uuid_attribute: &str, mapping_key: u128) -> Option<Fingerprint> {
+        Some(Fingerprint { uuid: uuid_of(entry, uuid_attribute)?, hash: source_hash(entry, mapping_key) })
+    }
 
     fn fingerprint(dn: &str, attrs: &[(&str, &[&[u8]])], key: u128) -> Fingerprint {
         let tag = raw_entry(dn, attrs);
