@@ -127,7 +127,28 @@ impl SyncEngine {
         guard: RunningGuard,
     ) {
         tracing::info!(tenant, repository = repo.id, run = run_id, mode = ?request.mode, "sync started");
-        let mut run = match Run::open(&self.store, tenant, repo, secrets, run_id, stored_users, request.force) {
+        let timer = std::time::Instant::now();
+        let state = self.store.sync_state(tenant, &repo.id).await.map_err(store_error);
+        // A changed sync that continues from a cookie reads those changes
+        // whatever else it finds (the method is confirmed below): its reader
+        // starts now, and its connection, bind and the server's search
+        // (~10-20 ms before the first entry) overlap the run's own set-up.
+        let users_ahead = match (&state, request.mode) {
+            (Ok(Some(SyncState { users_cookie: Some(cookie), .. })), SyncMode::Changed) => {
+                let search = users_search(repo, &users_filter(repo), Some(Some(cookie.clone())));
+                let users = UserReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known: None };
+                let limit = Some(replay_limit(stored_users));
+                Some((
+                    cookie.clone(),
+                    Reader::spawn(repo.clone(), secrets.clone(), search, Decode::Users(Box::new(users)), limit),
+                ))
+            }
+            _ => None,
+        };
+        let opened = state.and_then(|state| {
+            Run::open(&self.store, tenant, repo, secrets, (run_id, stored_users), request.force, (state, users_ahead))
+        });
+        let mut run = match opened {
             Ok(r) => r,
             Err(m) => {
                 drop(guard);
@@ -136,6 +157,7 @@ impl SyncEngine {
                 return;
             }
         };
+        run.timer = timer;
         let outcome = run.execute(secrets, request).await;
         let finish_started = std::time::Instant::now();
         if let Err(e) = blocking(|| run.db.finish()) {
@@ -523,6 +545,24 @@ impl Reader {
 /// hold when they follow small ones.
 const GROUP_PAGE_MAX: usize = 32;
 
+/// The filter of a repository's users.
+fn users_filter(repo: &Repository) -> String {
+    crate::filter::user_filter(&repo.users.object_classes, &repo.users.filters, None)
+}
+
+/// The search of a repository's users with `filter`: paged, or a content
+/// sync from `cookie` (see [`Search::cookie`]).
+fn users_search(repo: &Repository, filter: &str, cookie: Option<Option<Vec<u8>>>) -> Search {
+    Search {
+        pages: plan::PageSizer::fixed(page_size(repo)),
+        base: repo.users.effective_users_dn().to_string(),
+        scope: ldap::scope_of(repo),
+        filter: filter.to_string(),
+        attrs: ldap::user_attributes(repo),
+        cookie,
+    }
+}
+
 /// Entries per LDAP page and per write batch.
 fn page_size(repo: &Repository) -> usize {
     repo.sync.page_size.clamp(1, 10_000) as usize
@@ -797,7 +837,16 @@ struct Run<'a> {
     timings: Timings,
     /// When the run began (its `total_ms`).
     timer: std::time::Instant,
+    /// The repository's sync state when the run began.
+    state: Option<SyncState>,
+    /// The users' content-sync reader started before the set-up (see
+    /// `SyncEngine::run`); dropped unless the run reads by content sync.
+    users_ahead: Option<ReaderAhead>,
 }
+
+/// A content-sync reader started ahead: the cookie it reads from, and what
+/// it reads.
+type ReaderAhead = (Vec<u8>, tokio::sync::mpsc::Receiver<Read>);
 
 #[derive(Default, Debug)]
 struct Timings {
@@ -808,7 +857,8 @@ struct Timings {
     groups: std::time::Duration,
     /// Of `groups`: waiting for the groups reader.
     groups_read: std::time::Duration,
-    /// Connecting, binding and choosing the method, before the users read.
+    /// Opening the writer, connecting, binding and choosing the method,
+    /// before the users read.
     setup: std::time::Duration,
     /// Recording the run's end: its last commit, the sync state, the run row.
     finish: std::time::Duration,
@@ -820,9 +870,9 @@ impl<'a> Run<'a> {
         tenant: &'a str,
         repo: &'a Repository,
         secrets: &Secrets,
-        run_id: i64,
-        stored_users: u64,
+        (run_id, stored_users): (i64, u64),
         force: bool,
+        (state, users_ahead): (Option<SyncState>, Option<ReaderAhead>),
     ) -> Result<Run<'a>, String> {
         let mut db = store.run_writer().map_err(store_error)?;
         match blocking(|| db.restart_wal()) {
@@ -853,6 +903,8 @@ impl<'a> Run<'a> {
             import: stored_users == 0,
             timings: Timings::default(),
             timer: std::time::Instant::now(),
+            state,
+            users_ahead,
         })
     }
 
@@ -872,10 +924,7 @@ impl<'a> Run<'a> {
             return failed(format!("bind: {m}"));
         }
         let ldap = &mut conn.ldap;
-        let state = match self.store.sync_state(self.tenant, &repo.id).await {
-            Ok(s) => s,
-            Err(e) => return failed(store_error(e)),
-        };
+        let state = self.state.take();
         let stored_cookie = state.as_ref().and_then(|s| s.users_cookie.clone());
         // The cookie a complete read continues from is taken before the read,
         // so changes made while it runs are replayed by the next changed sync.
@@ -897,7 +946,12 @@ impl<'a> Run<'a> {
         if method != Method::Paged {
             start_cookie = None;
         }
-        let user_filter = crate::filter::user_filter(&repo.users.object_classes, &repo.users.filters, None);
+        if method != Method::ContentSync {
+            // Its thread stops at its next batch; the server's search ends
+            // with the connection.
+            self.users_ahead = None;
+        }
+        let user_filter = users_filter(repo);
         // A cookie from before a complete read is a safe place to continue
         // from: changes after it are replayed, at worst twice.
         let mut next_state = SyncState {
@@ -1033,14 +1087,7 @@ impl<'a> Run<'a> {
     ) -> Result<UsersRead, Outcome> {
         let repo = self.repo;
         let content_sync = cookie.is_some();
-        let search = Search {
-            pages: plan::PageSizer::fixed(page_size(repo)),
-            base: repo.users.effective_users_dn().to_string(),
-            scope: ldap::scope_of(repo),
-            filter: filter.to_string(),
-            attrs: ldap::user_attributes(repo),
-            cookie,
-        };
+        let search = users_search(repo, filter, cookie);
         let nobody = |m: String| failed(format!("{m}; nobody was removed"));
         let mut present_phase = false;
         let mut gone = 0u64;
@@ -1048,13 +1095,19 @@ impl<'a> Run<'a> {
         // Nothing to recognise in an import, nor in a content sync (the
         // server sends only entries that changed). Only a complete read
         // follows the stored order.
-        let known = if self.import || content_sync {
-            None
-        } else {
-            Some(self.store.known_users(self.tenant, &repo.id, complete).map_err(|e| failed(store_error(e)))?)
+        let ahead = self.users_ahead.take().filter(|(from, _)| search.cookie.as_ref() == Some(&Some(from.clone())));
+        let mut rx = match ahead {
+            Some((_, rx)) => rx,
+            None => {
+                let known = if self.import || content_sync {
+                    None
+                } else {
+                    Some(self.store.known_users(self.tenant, &repo.id, complete).map_err(|e| failed(store_error(e)))?)
+                };
+                let users = UserReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known };
+                Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Users(Box::new(users)), limit)
+            }
         };
-        let users = UserReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known };
-        let mut rx = Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Users(Box::new(users)), limit);
         let end = loop {
             let waited = std::time::Instant::now();
             let Some(read) = rx.recv().await else {
