@@ -49,6 +49,26 @@ pub fn return_free_memory() {
     }
 }
 
+/// CPU time (user + system) the calling thread has used so far, for the
+/// timings a run logs; zero where it cannot be read.
+pub fn thread_cpu_time() -> std::time::Duration {
+    #[cfg(target_os = "linux")]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage fills the struct it is given and nothing else.
+        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) } == 0 {
+            // SAFETY: filled by the successful call above.
+            let usage = unsafe { usage.assume_init() };
+            let of = |t: libc::timeval| {
+                std::time::Duration::from_secs(t.tv_sec.max(0) as u64)
+                    + std::time::Duration::from_micros(t.tv_usec.max(0) as u64)
+            };
+            return of(usage.ru_utime) + of(usage.ru_stime);
+        }
+    }
+    std::time::Duration::ZERO
+}
+
 // The mimalloc crate links the library; its bindings of mi_collect would
 // take another crate (libmimalloc-sys's `extended` feature).
 use mimalloc as _;
@@ -65,5 +85,25 @@ mod tests {
         disable_transparent_huge_pages();
         // SAFETY: reads this process's flag.
         assert_eq!(unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) }, 1);
+    }
+
+    #[test]
+    fn a_busy_thread_sees_its_cpu_time_grow_and_a_sleeping_one_does_not() {
+        let start = thread_cpu_time();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut spins = 0u64;
+        while thread_cpu_time() < start + std::time::Duration::from_millis(5) {
+            assert!(std::time::Instant::now() < deadline, "5 ms of CPU not seen in 10 s");
+            spins = std::hint::black_box(spins.wrapping_add(1));
+        }
+        // Another thread's sleep costs this one nothing.
+        let idle = std::thread::spawn(|| {
+            let before = thread_cpu_time();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            thread_cpu_time() - before
+        })
+        .join()
+        .expect("thread");
+        assert!(idle < std::time::Duration::from_millis(20), "{idle:?}");
     }
 }
