@@ -124,6 +124,12 @@ impl Service {
         Arc::new(Service { store, secret_box, sync })
     }
 
+    /// Changes whenever a sync run's end has been stored (see
+    /// [`crate::sync::SyncEngine::run_ends`]).
+    pub fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sync.run_ends()
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

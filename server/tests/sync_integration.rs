@@ -237,7 +237,13 @@ async fn changed_sync_reads_only_changes_by_content_synchronisation() {
     );
     assert!(first.message.as_deref().is_some_and(|m| m.contains("no earlier successful sync")), "{first:?}");
 
-    let quiet = run(&port, "inc", SyncMode::Changed).await;
+    // A run's end is announced once it can be read (the event stream and
+    // the benchmark wait on this instead of polling).
+    let mut ends = e.service.sync_run_ends();
+    let quiet = port.start_sync("default", "inc", SyncRequest { mode: SyncMode::Changed, force: false });
+    let quiet = quiet.await.expect("starts");
+    tokio::time::timeout(Duration::from_secs(120), ends.changed()).await.expect("ends").expect("engine runs");
+    let quiet = port.sync_run("default", "inc", &quiet).await.expect("run");
     assert_eq!((quiet.state.as_str(), quiet.method.as_str()), ("succeeded", "syncrepl"), "{quiet:?}");
     assert_eq!(quiet.counts, Default::default(), "nothing changed: {quiet:?}");
 

@@ -199,9 +199,13 @@ async fn sync_run_events(
 ) -> ApiResult<Response> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     // 404 before the stream starts.
+    // Watching for ends before the first read: an end stored after it is
+    // seen as a change.
+    let ends = state.service.sync_run_ends();
     let first = state.port.sync_run(&tenant, &id, &run).await?;
     let port = state.port.clone();
-    let stream = futures_util::stream::unfold((Some(first), String::new(), false), move |(pending, last, done)| {
+    let start = (Some(first), String::new(), false, ends);
+    let stream = futures_util::stream::unfold(start, move |(pending, last, done, mut ends)| {
         let port = port.clone();
         let (tenant, id, run) = (tenant.clone(), id.clone(), run.clone());
         async move {
@@ -214,7 +218,12 @@ async fn sync_run_events(
                 let current = match pending.take() {
                     Some(r) => r,
                     None => {
-                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                        // Progress every 250 ms; the end (of any run) at once.
+                        let every = std::time::Duration::from_millis(250);
+                        if let Ok(Err(_)) = tokio::time::timeout(every, ends.changed()).await {
+                            // The engine is gone (shutting down): poll only.
+                            tokio::time::sleep(every).await;
+                        }
                         port.sync_run(&tenant, &id, &run).await.ok()?
                     }
                 };
@@ -222,7 +231,7 @@ async fn sync_run_events(
                 if json != last {
                     let finished = current.state != "running";
                     let event = Event::default().event("run").data(json.clone());
-                    return Some((Ok::<_, std::convert::Infallible>(event), (None, json, finished)));
+                    return Some((Ok::<_, std::convert::Infallible>(event), (None, json, finished, ends)));
                 }
                 last = json;
             }

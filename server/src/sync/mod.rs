@@ -28,6 +28,8 @@ use std::sync::{Arc, Mutex};
 pub struct SyncEngine {
     store: Store,
     running: Mutex<HashSet<(String, String)>>,
+    /// How many runs have ended, bumped once each run's end is stored.
+    ended: tokio::sync::watch::Sender<u64>,
 }
 
 /// Removes the repository from the running set however the run ends.
@@ -56,7 +58,14 @@ fn failed(message: String) -> Outcome {
 
 impl SyncEngine {
     pub fn new(store: Store) -> Arc<SyncEngine> {
-        Arc::new(SyncEngine { store, running: Mutex::new(HashSet::new()) })
+        Arc::new(SyncEngine { store, running: Mutex::new(HashSet::new()), ended: tokio::sync::watch::channel(0).0 })
+    }
+
+    /// Changes whenever a run has ended and its end can be read from the
+    /// store: watchers of a run (its event stream) see the end at once
+    /// instead of at their next poll.
+    pub fn run_ends(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.ended.subscribe()
     }
 
     pub fn is_running(&self, tenant: &str, repo: &str) -> bool {
@@ -157,6 +166,7 @@ impl SyncEngine {
                 drop(guard);
                 let end = RunEnd::new(run_id, "failed", now_rfc3339(), &SyncCounts::default(), Some(m), &[], &[], None);
                 let _ = self.store.finish_run(&end).await;
+                self.ended.send_modify(|n| *n += 1);
                 return;
             }
         };
@@ -182,6 +192,7 @@ impl SyncEngine {
         if let Err(e) = blocking(|| run.db.finish_run(&end)) {
             tracing::error!(error = %e, run = run_id, "sync run could not be finished in the store");
         }
+        self.ended.send_modify(|n| *n += 1);
         run.timings.finish += finish_started.elapsed();
         let c = &run.counts;
         tracing::info!(
