@@ -1123,7 +1123,8 @@ impl<'a> Run<'a> {
         // Nothing to recognise in an import, nor in a content sync (the
         // server sends only entries that changed). Only a complete read
         // follows the stored order.
-        let ahead = self.users_ahead.take().filter(|(from, _)| search.cookie.as_ref() == Some(&Some(from.clone())));
+        // The reader started ahead serves this read if it reads the same.
+        let ahead = self.users_ahead.take().filter(|(from, _)| matches!(&search.cookie, Some(Some(c)) if c == from));
         let mut rx = match ahead {
             Some((_, rx)) => rx,
             None => {
