@@ -116,7 +116,10 @@ async fn a_failed_run_removes_nobody_and_the_next_one_completes() {
     let mut e = env(3000).await;
     let port = ServicePort(e.service.clone());
     let mut repo = repository(&e.slapd, "flaky");
-    repo.sync.page_size = 10;
+    // A page a round trip, so that a run of 3,001 unchanged users lasts
+    // well past its first progress (shown after 100 ms at the latest): at
+    // 10 a page the re-sync could end before the test saw it going.
+    repo.sync.page_size = 1;
     repo.sync.deletion.max_delete_percent = 100;
     repo.connection.timeout_seconds = 3;
     port.create_repository("default", repo).await.expect("created");
