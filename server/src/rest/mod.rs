@@ -198,10 +198,10 @@ async fn sync_run_events(
     Path((tenant, id, run)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     use axum::response::sse::{Event, KeepAlive, Sse};
-    // 404 before the stream starts.
     // Watching for ends before the first read: an end stored after it is
     // seen as a change.
     let ends = state.service.sync_run_ends();
+    // 404 before the stream starts.
     let first = state.port.sync_run(&tenant, &id, &run).await?;
     let port = state.port.clone();
     let start = (Some(first), String::new(), false, ends);

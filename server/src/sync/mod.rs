@@ -148,12 +148,7 @@ impl SyncEngine {
         let users_ahead = match (&state, request.mode) {
             (Ok(Some(SyncState { users_cookie: Some(cookie), .. })), SyncMode::Changed) => {
                 let search = users_search(repo, &users_filter(repo), Some(Some(cookie.clone())));
-                let users = UserReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known: None };
-                let limit = Some(replay_limit(stored_users));
-                Some((
-                    cookie.clone(),
-                    Reader::spawn(repo.clone(), secrets.clone(), search, Decode::Users(Box::new(users)), limit),
-                ))
+                Some((cookie.clone(), Reader::users(repo, secrets, search, None, Some(replay_limit(stored_users)))))
             }
             _ => None,
         };
@@ -484,6 +479,19 @@ impl Reader {
             tracing::error!(error = %e, "the reader thread could not start");
         }
         rx
+    }
+
+    /// A users' reader (see [`Reader::spawn`]), with the stored source
+    /// hashes of `known` to skip unchanged entries by.
+    fn users(
+        repo: &Repository,
+        secrets: &Secrets,
+        search: Search,
+        known: Option<KnownUsers>,
+        limit: Option<u64>,
+    ) -> tokio::sync::mpsc::Receiver<Read> {
+        let users = UserReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known };
+        Reader::spawn(repo.clone(), secrets.clone(), search, Decode::Users(Box::new(users)), limit)
     }
 
     async fn read(mut self, batch: usize, mut decode: Decode, limit: Option<u64>, tx: Handover) {
@@ -1133,8 +1141,7 @@ impl<'a> Run<'a> {
                 } else {
                     Some(self.store.known_users(self.tenant, &repo.id, complete).map_err(|e| failed(store_error(e)))?)
                 };
-                let users = UserReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known };
-                Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Users(Box::new(users)), limit)
+                Reader::users(repo, &self.secrets, search, known, limit)
             }
         };
         let end = loop {
