@@ -267,7 +267,7 @@ async fn bench() -> tempfile::TempDir {
         .with_writer(std::io::stderr)
         .init();
     // As the dirbridge binary does.
-    dirbridge::allocator::disable_transparent_huge_pages();
+    dirbridge::allocator::configure_process();
     if std::env::args().any(|a| a == "--live-heap") {
         // Counted from here: what was allocated before is not in the figure.
         COUNTING.store(true, Ordering::Relaxed);

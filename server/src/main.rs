@@ -25,7 +25,7 @@ async fn main() {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    dirbridge::allocator::disable_transparent_huge_pages();
+    dirbridge::allocator::configure_process();
 
     let service = match dirbridge::open(&config).await {
         Ok(s) => s,

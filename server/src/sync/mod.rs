@@ -137,9 +137,10 @@ impl SyncEngine {
     ) {
         tracing::info!(tenant, repository = repo.id, run = run_id, mode = ?request.mode, "sync started");
         let timer = std::time::Instant::now();
-        // The run's writer thread is this one: its CPU time, logged at the
-        // end, tells a writer-bound run from one that waits on the directory.
-        let cpu_before = crate::allocator::thread_cpu_time();
+        // The run's writer thread is this one: its CPU time and page faults,
+        // logged at the end, tell a writer-bound run from one that waits on
+        // the directory, and how much of the writer's time went to memory.
+        let usage_before = crate::allocator::ThreadUsage::now();
         let state = self.store.sync_state(tenant, &repo.id).await.map_err(store_error);
         // A changed sync that continues from a cookie reads those changes
         // whatever else it finds (the method is confirmed below): its reader
@@ -190,6 +191,7 @@ impl SyncEngine {
         self.ended.send_modify(|n| *n += 1);
         run.timings.finish += finish_started.elapsed();
         let c = &run.counts;
+        let used = crate::allocator::ThreadUsage::now().since(usage_before);
         tracing::info!(
             tenant,
             repository = repo.id,
@@ -212,7 +214,8 @@ impl SyncEngine {
             setup_ms = run.timings.setup.as_millis() as u64,
             finish_ms = run.timings.finish.as_millis() as u64,
             total_ms = run.timer.elapsed().as_millis() as u64,
-            writer_cpu_us = crate::allocator::thread_cpu_time().saturating_sub(cpu_before).as_micros() as u64,
+            writer_cpu_us = used.cpu.as_micros() as u64,
+            writer_faults = used.minor_faults,
             "sync finished"
         );
         // The writer's connection (and its page cache) closes here.
