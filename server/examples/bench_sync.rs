@@ -246,6 +246,15 @@ fn seconds_list(runs: &[f64]) -> String {
     runs.iter().map(|s| format!("{s:.3}")).collect::<Vec<_>>().join(" ")
 }
 
+/// Drops a store's service (its scheduler holds it weakly) and gives what
+/// its connections held back to the system before the next measurement.
+async fn close(port: ServicePort) {
+    drop(port);
+    // sqlx closes the pool's connections on their own threads.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    dirbridge::allocator::return_free_memory();
+}
+
 /// A service on an empty store of its own, with the benchmark's repository.
 async fn fresh_store(repo: &app::model::Repository) -> (tempfile::TempDir, ServicePort) {
     let data = tempfile::tempdir().expect("tempdir");
@@ -330,10 +339,9 @@ async fn bench() -> tempfile::TempDir {
     // syncs below run on that store, in a process holding no other (as
     // dirbridge does). More full syncs, each into an empty store of its own,
     // follow them (`--full-runs`, default 3): like the baseline, the best
-    // time counts (this machine's run-to-run spread is large). The peak
-    // resident set is the first run's: the later ones run beside the stores
-    // before them (each service stays open, held by its scheduler, which
-    // needs its pool), and peak 15-40 MB higher; it is printed apart.
+    // time counts (this machine's run-to-run spread is large). Each store's
+    // service is dropped once its runs are over, so every run has the
+    // process to itself; the later full runs' peak is printed apart.
     let (data, port) = fresh_store(&repo).await;
     // What the process holds before any sync (the service, the runtime and
     // this harness): part of every peak below.
@@ -392,9 +400,10 @@ async fn bench() -> tempfile::TempDir {
     report_live("changed");
     let (after_change, run) = run_sync(&port, SyncMode::Full).await;
     assert_eq!(run.counts.updated, 0, "the changed sync already wrote every change: {run:?}");
+    let db = std::fs::metadata(data.path().join("dirbridge.db")).map(|m| m.len()).unwrap_or(0);
+    close(port).await;
 
     // The further full syncs.
-    let mut later_stores = Vec::new();
     let mut rss_later_full: Option<f64> = None;
     for _ in 1..arg("--full-runs", 3).max(1) {
         let (later_data, later_port) = fresh_store(&repo).await;
@@ -408,7 +417,8 @@ async fn bench() -> tempfile::TempDir {
         if seconds < best.0 {
             best = (seconds, used);
         }
-        later_stores.push((later_data, later_port));
+        close(later_port).await;
+        drop(later_data);
     }
     let (full, used) = best;
     used.report("full");
@@ -430,7 +440,6 @@ async fn bench() -> tempfile::TempDir {
     println!("peak_rss_mb: {:.1}", rss_full.max(rss_resync).max(rss_change));
     println!("peak_rss_full_mb: {rss_full:.1}");
     println!("peak_rss_resync_mb: {rss_resync:.1}");
-    let db = std::fs::metadata(data.path().join("dirbridge.db")).map(|m| m.len()).unwrap_or(0);
     println!("store_mb: {:.1}", db as f64 / 1_048_576.0);
     data
 }

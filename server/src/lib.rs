@@ -37,6 +37,6 @@ pub async fn open(config: &config::Config) -> Result<Arc<service::Service>, Stri
         Err(e) => return Err(format!("store: {e}")),
     }
     service.resume_deletions().await;
-    schedule::spawn(service.clone());
+    schedule::spawn(&service);
     Ok(service)
 }
