@@ -44,10 +44,10 @@ pub fn configure_process() {
 /// ~220 once it has grown to fit (one to three runs after a big run, which
 /// gives everything back), and over 10 changed syncs the writer's median CPU
 /// went from 34 to 25 ms, the run's from ~60 to ~45 ms. Rust's allocations
-/// go to mimalloc, so few threads malloc at once
-/// and the one lock costs nothing measurable. What is kept is bounded:
-/// an idle process holds at most `KEPT_FREE` more, and a run that read
-/// many entries gives everything back anyway ([`return_free_memory`]).
+/// go to mimalloc, so few threads malloc at once and the one lock costs
+/// nothing measurable. What is kept is bounded: an idle process holds at
+/// most `KEPT_FREE` more, and a run that read many entries gives everything
+/// back anyway ([`return_free_memory`]).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn one_malloc_arena() {
     const KEPT_FREE: i32 = 16 << 20;
