@@ -162,7 +162,7 @@ impl SyncEngine {
                 drop(guard);
                 let end = RunEnd::new(run_id, "failed", now_rfc3339(), &SyncCounts::default(), Some(m), &[], &[], None);
                 let _ = self.store.finish_run(&end).await;
-                self.ended.send_modify(|n| *n += 1);
+                self.announce_end();
                 return;
             }
         };
@@ -188,7 +188,7 @@ impl SyncEngine {
         if let Err(e) = blocking(|| run.db.finish_run(&end)) {
             tracing::error!(error = %e, run = run_id, "sync run could not be finished in the store");
         }
-        self.ended.send_modify(|n| *n += 1);
+        self.announce_end();
         run.timings.finish += finish_started.elapsed();
         let c = &run.counts;
         let used = crate::allocator::ThreadUsage::now().since(usage_before);
@@ -221,9 +221,21 @@ impl SyncEngine {
         // The writer's connection (and its page cache) closes here.
         let seen = run.counts.seen;
         drop(run);
-        if seen >= SMALL_RUN_ENTRIES {
-            crate::allocator::return_free_memory();
-        }
+        return_free_memory_unless_small(seen);
+    }
+
+    /// Tells the watchers of [`SyncEngine::run_ends`] that a run's end is
+    /// stored.
+    fn announce_end(&self) {
+        self.ended.send_modify(|n| *n += 1);
+    }
+}
+
+/// Gives free memory back to the system after a run (or its users) that
+/// saw `seen` entries, unless that is below [`SMALL_RUN_ENTRIES`].
+fn return_free_memory_unless_small(seen: u64) {
+    if seen >= SMALL_RUN_ENTRIES {
+        crate::allocator::return_free_memory();
     }
 }
 
@@ -1074,9 +1086,7 @@ impl<'a> Run<'a> {
         if let Err(e) = blocking(|| self.db.shrink_cache()) {
             tracing::debug!(error = %e, "page cache kept");
         }
-        if self.counts.seen >= SMALL_RUN_ENTRIES {
-            crate::allocator::return_free_memory();
-        }
+        return_free_memory_unless_small(self.counts.seen);
         if wants_groups {
             let cookie = match (method, previous_groups_cookie) {
                 (Method::ContentSync, Some(c)) if !groups_from_scratch => Some(Some(c)),
