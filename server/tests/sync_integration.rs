@@ -317,6 +317,86 @@ async fn a_stale_cookie_falls_back_to_the_present_set_and_removes_what_is_gone()
     assert_eq!((r.state.as_str(), r.method.as_str()), ("succeeded", "syncrepl"), "{r:?}");
     assert_eq!((r.counts.seen, r.counts.unchanged, r.counts.disabled), (40, 40, 1), "{r:?}");
     assert!(!users(&port, &devdir::ldif::username(2)).await.users[0].enabled);
+
+    // The same when users and groups continue from one stale cookie (read
+    // together, the present set sends them back to being read apart).
+    e.slapd.modify(&format!("dn: {}\nchangetype: delete\n", devdir::ldif::user_dn(3))).expect("delete");
+    let mut state = store.sync_state("default", "stale").await.expect("read").expect("saved");
+    state.users_cookie = Some(b"rid=000,csn=20000101000000.000000Z#000000#000#000000".to_vec());
+    state.groups_cookie = state.users_cookie.clone();
+    store.bulk().expect("writer").save_sync_state("default", "stale", &state).expect("saved");
+    let r = run(&port, "stale", SyncMode::Changed).await;
+    assert_eq!((r.state.as_str(), r.method.as_str()), ("succeeded", "syncrepl"), "{r:?}");
+    assert_eq!((r.counts.seen, r.counts.unchanged, r.counts.disabled), (39, 39, 1), "{r:?}");
+    assert_eq!(r.group_counts.expect("groups").seen, 7, "the groups' present set too");
+    assert!(!users(&port, &devdir::ldif::username(3)).await.users[0].enabled);
+}
+
+#[tokio::test]
+async fn one_changed_sync_reads_users_and_groups_and_tells_them_apart_by_place() {
+    let e = env(20).await;
+    let port = ServicePort(e.service.clone());
+    port.create_repository("default", repository(&e.slapd, "j")).await.expect("created");
+    let base = devdir::ldif::BASE_DN;
+    // Entries that belong to nothing else: slapd's memberof overlay rewrites
+    // the entries around a moved member or group behind content sync's back
+    // (its internal writes reach no session log), which only a full sync sees.
+    let nobody = format!("cn=nobody,{base}");
+    for ldif in [
+        format!("dn: ou=Former,{base}\nchangetype: add\nobjectClass: organizationalUnit\nou: Former\n"),
+        format!(
+            "dn: uid=mover,ou=People,{base}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: mover\ncn: M\nsn: M\n"
+        ),
+        format!(
+            "dn: cn=Temp,ou=Groups,{base}\nchangetype: add\nobjectClass: groupOfNames\ncn: Temp\nmember: {nobody}\n"
+        ),
+    ] {
+        e.slapd.modify(&ldif).expect("add");
+    }
+    let first = run(&port, "j", SyncMode::Full).await;
+    assert_eq!(first.group_counts.expect("groups").seen, 8, "{first:?}");
+    let stored = port.list_users("default", UserQuery::default()).await.expect("users").total_results;
+    let move_to_former = |dn: &str, rdn: &str| {
+        let ldif =
+            format!("dn: {dn}\nchangetype: modrdn\nnewrdn: {rdn}\ndeleteoldrdn: 1\nnewsuperior: ou=Former,{base}\n");
+        e.slapd.modify(&ldif).expect("move");
+    };
+    // A user and a group move out of their places; another user and group change.
+    move_to_former(&format!("uid=mover,ou=People,{base}"), "uid=mover");
+    move_to_former(&format!("cn=Temp,ou=Groups,{base}"), "cn=Temp");
+    let four = devdir::ldif::user_dn(4);
+    e.slapd.modify(&format!("dn: {four}\nchangetype: modify\nreplace: mail\nmail: four@example.org\n")).expect("mail");
+    add_member(&e.slapd, "All Staff", 4);
+    let changed = run(&port, "j", SyncMode::Changed).await;
+    assert_eq!((changed.state.as_str(), changed.method.as_str()), ("succeeded", "syncrepl"), "{changed:?}");
+    assert_eq!((changed.counts.disabled, changed.counts.failed), (1, 0), "{changed:?}");
+    let gc = changed.group_counts.expect("groups");
+    assert_eq!((gc.deleted, gc.updated, gc.added), (1, 1, 0), "{changed:?}");
+    assert!(!users(&port, "mover").await.users[0].enabled, "moved out of People");
+    let four = users(&port, &devdir::ldif::username(4)).await.users.remove(0);
+    assert_eq!(four.email.as_deref(), Some("four@example.org"));
+    assert!(four.groups.iter().any(|g| g.starts_with("cn=All Staff")), "{:?}", four.groups);
+    let groups = port.list_groups("default", UserQuery::default()).await.expect("groups");
+    assert_eq!(groups.total_results, 7);
+    assert!(!groups.groups.iter().any(|g| g.name == "Temp"), "moved out of Groups");
+
+    // A group among the users is neither a user nor (outside Groups) a group.
+    e.slapd
+        .modify(&format!(
+            "dn: cn=Team,ou=People,{base}\nchangetype: add\nobjectClass: groupOfNames\ncn: Team\nmember: {nobody}\n"
+        ))
+        .expect("add a group among users");
+    let team = run(&port, "j", SyncMode::Changed).await;
+    assert_eq!((team.state.as_str(), team.counts.failed, team.counts.added), ("succeeded", 0, 0), "{team:?}");
+    assert_eq!(port.list_groups("default", UserQuery::default()).await.expect("groups").total_results, 7);
+    let now = port.list_users("default", UserQuery::default()).await.expect("users").total_results;
+    assert_eq!(now, stored, "nobody added; the user moved out disabled, not deleted");
+
+    // A full sync afterwards agrees with what the changed syncs wrote.
+    let full = run(&port, "j", SyncMode::Full).await;
+    let (c, gc) = (&full.counts, full.group_counts.as_ref().expect("groups"));
+    assert_eq!((c.added, c.updated, c.disabled, c.failed), (0, 0, 0, 0), "{full:?}");
+    assert_eq!((gc.added, gc.updated, gc.deleted), (0, 0, 0), "{full:?}");
 }
 
 #[tokio::test]

@@ -83,7 +83,6 @@ fn exactly<const N: usize>(node: Node<'_>) -> Option<[Node<'_>; N]> {
 pub struct RawEntry<'a> {
     pub dn: &'a [u8],
     attrs: Children<'a>,
-    whole: Node<'a>,
 }
 
 /// One attribute of a [`RawEntry`]: its type as sent and its values.
@@ -104,22 +103,44 @@ impl<'a> RawEntry<'a> {
             PL::P(content) => Node::Ber { constructed: true, content },
         };
         let [dn, attrs] = exactly(whole)?;
-        Some(RawEntry { dn: dn.primitive()?, attrs: attrs.children()?, whole })
+        Some(RawEntry { dn: dn.primitive()?, attrs: attrs.children()? })
     }
 
-    /// The entry's content octets, BER, as the server sent them (the tree
-    /// form, which ldap3 builds for unusual messages only, encoded again).
-    pub fn content(&self) -> Cow<'a, [u8]> {
-        match self.whole {
-            Node::Ber { content, .. } => Cow::Borrowed(content),
-            Node::Tree(tag) => {
-                let mut out = Vec::new();
-                if let PL::C(parts) = &tag.payload {
-                    parts.iter().for_each(|part| encode(part, &mut out));
+    /// Feeds `out` what a fingerprint of the entry covers: the DN (after its
+    /// length), then each attribute `keep` accepts as sent, its BER element
+    /// whole. With no `keep` that is the attribute list's content octets, one
+    /// slice: a complete read fingerprints an entry without walking it. A read
+    /// that asks for more attributes than the fingerprint covers (users and
+    /// groups in one search) gets the same bytes for the same attributes.
+    /// None when the entry is malformed.
+    pub fn fingerprint_parts(&self, keep: Option<&AttributeNames>, out: &mut impl FnMut(&[u8])) -> Option<()> {
+        out(&(self.dn.len() as u64).to_le_bytes());
+        out(self.dn);
+        match (&self.attrs, keep) {
+            (Children::Ber(all), None) => out(all),
+            (Children::Ber(all), Some(keep)) => {
+                let mut rest: &[u8] = all;
+                while !rest.is_empty() {
+                    let (_, attribute, after) = ldap3::asn1::split_element(rest)?;
+                    let (_, name, _) = ldap3::asn1::split_element(attribute)?;
+                    if keep.contains(name) {
+                        out(&rest[..rest.len() - after.len()]);
+                    }
+                    rest = after;
                 }
-                Cow::Owned(out)
+            }
+            (Children::Tree(parts), keep) => {
+                for part in parts.clone() {
+                    let name = Node::Tree(part).children()?.next()??.primitive()?;
+                    if keep.is_none_or(|keep| keep.contains(name)) {
+                        let mut element = Vec::new();
+                        encode(part, &mut element);
+                        out(&element);
+                    }
+                }
             }
         }
+        Some(())
     }
 
     /// The first non-empty first value of an attribute named `name` (any
@@ -223,6 +244,22 @@ fn encode(tag: &StructureTag, out: &mut Vec<u8>) {
 
 pub(crate) fn malformed() -> String {
     "the server sent a malformed entry".to_string()
+}
+
+/// Attribute types a read keeps of the entries it gets (any case; an
+/// attribute sent with options, `cn;lang-en`, counts as its type).
+#[derive(Clone, Debug, Default)]
+pub struct AttributeNames(Vec<Vec<u8>>);
+
+impl AttributeNames {
+    pub fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> AttributeNames {
+        AttributeNames(names.into_iter().map(|n| n.as_ref().trim().to_ascii_lowercase().into_bytes()).collect())
+    }
+
+    pub fn contains(&self, name: &[u8]) -> bool {
+        let type_ = name.split(|&b| b == b';').next().unwrap_or_default();
+        self.0.iter().any(|n| n.eq_ignore_ascii_case(type_))
+    }
 }
 
 /// An entry decoded in place: its DN and values borrowed from the message

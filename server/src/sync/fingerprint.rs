@@ -8,7 +8,7 @@
 //! them. A 128-bit XXH3 compares the same entry's old and new version (not
 //! adversarial content against a list), so a non-cryptographic hash does.
 
-use crate::ldap::entry::{self, RawEntry};
+use crate::ldap::entry::{self, AttributeNames, RawEntry};
 use crate::mapping;
 use app::model::Repository;
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
@@ -21,7 +21,10 @@ pub type SourceHash = [u8; 16];
 ///
 /// 2: the fingerprint hashes the entry's BER content whole (1 hashed each
 /// part with a length prefix).
-const MAPPING_RULES: &str = "dirbridge-user-mapping-2";
+/// 3: it hashes the DN and the attributes the read is for, not the list
+/// around them, so entries read together with others' attributes (users and
+/// groups in one content sync) fingerprint as when read alone.
+const MAPPING_RULES: &str = "dirbridge-user-mapping-3";
 
 /// What mapping an entry depends on besides the entry itself.
 pub fn mapping_key(repo: &Repository) -> u128 {
@@ -37,17 +40,18 @@ pub fn mapping_key(repo: &Repository) -> u128 {
     xxh3_128(&input)
 }
 
-/// The source hash of an entry as the server sent it: its content octets
-/// (DN, attribute types and values in the server's order, with their BER
-/// lengths) hashed whole, in one pass, after the mapping key. An entry whose
-/// bytes match the stored hash was decoded and mapped from these very bytes
-/// before, so the rest of it need not be checked here; any other entry is
-/// decoded, which checks it all.
-fn source_hash(entry: &RawEntry, mapping_key: u128) -> SourceHash {
+/// The source hash of an entry as the server sent it: the mapping key, then
+/// the DN and the attributes `keep` names (all without it: one slice), types
+/// and values in the server's order with their BER lengths (see
+/// [`RawEntry::fingerprint_parts`]). An entry whose bytes match the stored
+/// hash was decoded and mapped from these very bytes before, so the rest of
+/// it need not be checked here; any other entry is decoded, which checks it
+/// all. None when the entry is malformed.
+fn source_hash(entry: &RawEntry, mapping_key: u128, keep: Option<&AttributeNames>) -> Option<SourceHash> {
     let mut hasher = Xxh3::new();
     hasher.update(&mapping_key.to_le_bytes());
-    hasher.update(&entry.content());
-    hasher.digest128().to_le_bytes()
+    entry.fingerprint_parts(keep, &mut |part| hasher.update(part))?;
+    Some(hasher.digest128().to_le_bytes())
 }
 
 /// The entry's canonical UUID (Some(None): it has no UUID attribute); None
@@ -70,15 +74,18 @@ pub enum Recognised<T> {
 /// whether the store already has it so; decodes it with `decode` only when
 /// not. Without `is_stored` (nothing is stored yet: an import) the UUID is
 /// not looked for, only the hash taken.
+/// With `keep`, only the attributes it names are fingerprinted (the read
+/// asked for more); `decode` is then expected to skip the others.
 pub fn recognise<T, E>(
     tag: &ldap3::asn1::StructureTag,
-    uuid_attribute: &str,
+    (uuid_attribute, keep): (&str, Option<&AttributeNames>),
     mapping_key: u128,
     is_stored: Option<impl FnMut(&str, &SourceHash) -> Result<bool, E>>,
     decode: impl FnOnce(&RawEntry<'_>) -> Result<T, String>,
 ) -> Result<Recognised<T>, E> {
-    let Some(raw) = RawEntry::of(tag) else { return Ok(Recognised::Malformed(entry::malformed())) };
-    let hash = source_hash(&raw, mapping_key);
+    let malformed = || Ok(Recognised::Malformed(entry::malformed()));
+    let Some(raw) = RawEntry::of(tag) else { return malformed() };
+    let Some(hash) = source_hash(&raw, mapping_key, keep) else { return malformed() };
     // The UUID only when there is a store to look it up in: an import or a
     // content sync decodes every entry, and the mapping reads it again.
     if let Some(mut is_stored) = is_stored {
@@ -107,7 +114,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn of_entry(entry: &RawEntry, uuid_attribute: &str, mapping_key: u128) -> Option<Fingerprint> {
-        Some(Fingerprint { uuid: uuid_of(entry, uuid_attribute)?, hash: source_hash(entry, mapping_key) })
+        Some(Fingerprint { uuid: uuid_of(entry, uuid_attribute)?, hash: source_hash(entry, mapping_key, None)? })
     }
 
     fn fingerprint(dn: &str, attrs: &[(&str, &[&[u8]])], key: u128) -> Fingerprint {
@@ -136,6 +143,29 @@ pub(crate) mod tests {
             assert_ne!(v.hash, base.hash, "{v:?}");
             assert_eq!(v.uuid, base.uuid);
         }
+    }
+
+    #[test]
+    fn a_read_asking_for_more_attributes_fingerprints_the_kept_ones_as_a_read_of_them_alone() {
+        use crate::ldap::entry::tests::raw_form;
+        let alone = raw_entry("uid=a,dc=x", &[("uid", &[b"a"]), ("entryUUID", &[UUID])]);
+        let with_more = raw_entry(
+            "uid=a,dc=x",
+            &[("objectClass", &[b"person"]), ("uid", &[b"a"]), ("member", &[b"cn=b"]), ("entryUUID", &[UUID])],
+        );
+        let keep = AttributeNames::new(["UID", "entryuuid"]);
+        let too_few = AttributeNames::new(["uid"]);
+        let hash = |tag: &ldap3::asn1::StructureTag, keep| source_hash(&RawEntry::of(tag).expect("entry"), 1, keep);
+        // ldap3 hands most entries over raw, unusual ones as a tree: alike.
+        for form in [|t: &ldap3::asn1::StructureTag| t.clone(), raw_form] {
+            let (alone, with_more) = (form(&alone), form(&with_more));
+            let whole = hash(&alone, None).expect("hash");
+            assert_eq!(hash(&alone, Some(&keep)), Some(whole));
+            assert_eq!(hash(&with_more, Some(&keep)), Some(whole));
+            assert_ne!(hash(&with_more, None), Some(whole));
+            assert_ne!(hash(&with_more, Some(&too_few)), Some(whole));
+        }
+        assert_eq!(hash(&raw_form(&alone), None), hash(&alone, None));
     }
 
     #[test]

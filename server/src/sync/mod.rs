@@ -3,10 +3,11 @@
 //! does not read the directory completely never removes anyone.
 
 pub mod fingerprint;
+mod joint;
 pub mod plan;
 
 use crate::ldap::content_sync::{self, SyncItem};
-use crate::ldap::entry::{EntryView, RawEntry};
+use crate::ldap::entry::{AttributeNames, EntryView, RawEntry};
 use crate::ldap::{self, Secrets};
 use crate::mapping::{self, EntryAttributes};
 use crate::service::now_rfc3339;
@@ -147,9 +148,16 @@ impl SyncEngine {
         // starts now, and its connection, bind and the server's search
         // (~10-20 ms before the first entry) overlap the run's own set-up.
         let users_ahead = match (&state, request.mode) {
-            (Ok(Some(SyncState { users_cookie: Some(cookie), .. })), SyncMode::Changed) => {
-                let search = users_search(repo, &users_filter(repo), Some(Some(cookie.clone())));
-                Some((cookie.clone(), Reader::users(repo, secrets, search, None, Some(replay_limit(stored_users)))))
+            (Ok(Some(state @ SyncState { users_cookie: Some(cookie), .. })), SyncMode::Changed) => {
+                let limit = replay_limit(stored_users);
+                let (joint, rx) = match joint_search(repo, Some(state)) {
+                    Some((search, split)) => (true, Reader::joint(repo, secrets, search, split, limit)),
+                    None => {
+                        let search = users_search(repo, &users_filter(repo), Some(Some(cookie.clone())));
+                        (false, Reader::users(repo, secrets, search, None, Some(limit)))
+                    }
+                };
+                Some(ReaderAhead { from: cookie.clone(), joint, rx })
             }
             _ => None,
         };
@@ -496,6 +504,32 @@ impl Reader {
         rx
     }
 
+    /// A joint reader of users and groups (see [`joint`]): a content sync,
+    /// every entry it returns changed.
+    fn joint(
+        repo: &Repository,
+        secrets: &Secrets,
+        search: Search,
+        split: joint::JointRead,
+        limit: u64,
+    ) -> tokio::sync::mpsc::Receiver<Read> {
+        let mapping_key = fingerprint::mapping_key(repo);
+        let users = UserReader {
+            repo: repo.clone(),
+            mapping_key,
+            keep: Some(AttributeNames::new(ldap::user_attributes(repo))),
+            known: None,
+        };
+        let groups = GroupReader {
+            repo: repo.clone(),
+            mapping_key,
+            keep: Some(AttributeNames::new(mapping::group_attributes(repo))),
+            known: Default::default(),
+        };
+        let decode = Decode::Joint(Box::new(JointReader { users, groups, split }));
+        Reader::spawn(repo.clone(), secrets.clone(), search, decode, Some(limit))
+    }
+
     /// A users' reader (see [`Reader::spawn`]), with the stored source
     /// hashes of `known` to skip unchanged entries by.
     fn users(
@@ -505,7 +539,7 @@ impl Reader {
         known: Option<KnownUsers>,
         limit: Option<u64>,
     ) -> tokio::sync::mpsc::Receiver<Read> {
-        let users = UserReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known };
+        let users = UserReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), keep: None, known };
         Reader::spawn(repo.clone(), secrets.clone(), search, Decode::Users(Box::new(users)), limit)
     }
 
@@ -518,27 +552,28 @@ impl Reader {
                 Ok(Some(SyncItem::Changed(_))) if limit.is_some_and(|l| changed >= l) => {
                     // ldap3 buffers whatever the server sends: stop the
                     // server rather than hold the whole directory.
-                    let ldap = self.stream.ldap_handle();
-                    let id = ldap.last_id();
-                    let _ = ldap.abandon(id).await;
-                    if tx.items(items, weight).await {
-                        tx.too_many().await;
-                    }
-                    return;
+                    self.abandon().await;
+                    return tx.stop(items, weight, Read::TooMany).await;
                 }
                 Ok(Some(SyncItem::Changed(mut raw))) => {
                     changed += 1;
                     // A group read without all its members must not be
                     // stored: failing to read the rest fails the run.
                     let read = match ldap::range::complete(&mut self.ldap, self.timeout, &mut raw.0).await {
-                        Ok(()) => match &mut decode {
-                            Decode::Users(users) => users.read(raw.0),
-                            Decode::Groups(groups) => Ok(groups.read(raw.0)),
-                        },
+                        Ok(()) => decode.read(raw.0),
                         Err(m) => Err(m),
                     };
                     match read {
-                        Ok(item) => item,
+                        Ok(Decoded::One(item)) => item,
+                        Ok(Decoded::Two(first, second)) => {
+                            weight += first.weight();
+                            items.push(first);
+                            second
+                        }
+                        Ok(Decoded::Unsure(why)) => {
+                            self.abandon().await;
+                            return tx.stop(items, weight, Read::Separately(why)).await;
+                        }
                         Err(m) => return tx.fail(items, weight, m).await,
                     }
                 }
@@ -571,6 +606,13 @@ impl Reader {
             return;
         }
         tx.end(self.finish().await).await;
+    }
+
+    /// Stops the server's search (its answer is not read any further).
+    async fn abandon(&mut self) {
+        let ldap = self.stream.ldap_handle();
+        let id = ldap.last_id();
+        let _ = ldap.abandon(id).await;
     }
 
     /// Ends the read: the Sync Done cookie and refreshDeletes flag, if any.
@@ -612,9 +654,47 @@ fn users_search(repo: &Repository, filter: &str, cookie: Option<Option<Vec<u8>>>
     }
 }
 
+/// Whether a repository's groups are synchronised: an empty groups DN
+/// means "do not sync groups", as the console explains.
+fn wants_groups(repo: &Repository) -> bool {
+    repo.groups.groups_dn.as_deref().is_some_and(|d| !d.trim().is_empty()) && !repo.groups.object_classes.is_empty()
+}
+
+/// The joint content sync of users and groups (see [`joint`]) a changed
+/// sync continues with from `state`: when both continue from one cookie and
+/// their places allow it.
+fn joint_search(repo: &Repository, state: Option<&SyncState>) -> Option<(Search, joint::JointRead)> {
+    let state = state?;
+    let cookie = state.users_cookie.clone().filter(|c| state.groups_cookie.as_ref() == Some(c))?;
+    if !wants_groups(repo) {
+        return None;
+    }
+    let groups_filter = crate::filter::user_filter(&repo.groups.object_classes, &[], None);
+    let split = joint::JointRead::of(repo, &users_filter(repo), &groups_filter)?;
+    let mut attrs = ldap::user_attributes(repo);
+    attrs.extend(mapping::group_attributes(repo));
+    attrs.push("objectClass".into());
+    let mut seen = HashSet::new();
+    attrs.retain(|a| seen.insert(a.to_ascii_lowercase()));
+    let search = Search {
+        pages: plan::PageSizer::fixed(page_size(repo)),
+        base: split.base.clone(),
+        scope: ldap3::Scope::Subtree,
+        filter: split.filter.clone(),
+        attrs,
+        cookie: Some(Some(cookie)),
+    };
+    Some((search, split))
+}
+
 /// Entries per LDAP page and per write batch.
 fn page_size(repo: &Repository) -> usize {
     repo.sync.page_size.clamp(1, 10_000) as usize
+}
+
+/// A run that failed before removing anyone.
+fn nobody_removed(m: String) -> Outcome {
+    failed(format!("{m}; nobody was removed"))
 }
 
 fn failed_store(e: crate::store::StoreError) -> Outcome {
@@ -650,8 +730,11 @@ impl Handover {
         let _ = self.tx.send(Read::End(end)).await;
     }
 
-    async fn too_many(&self) {
-        let _ = self.tx.send(Read::TooMany).await;
+    /// Hands over what was read, then `read` (the search was abandoned).
+    async fn stop(&self, items: Vec<Item>, weight: usize, read: Read) {
+        if self.items(items, weight).await {
+            let _ = self.tx.send(read).await;
+        }
     }
 
     /// Hands over what was read, then why the read failed.
@@ -670,6 +753,9 @@ enum Read {
     /// A content sync replayed more changed entries than the limit: the
     /// search was abandoned (see [`replay_limit`]).
     TooMany,
+    /// A joint read met an entry it cannot tell apart (why): the search was
+    /// abandoned, users and groups are to be read apart.
+    Separately(String),
     /// The read is over: Sync Done (cookie, refreshDeletes), or why it failed.
     End(Result<(Option<Vec<u8>>, bool), String>),
 }
@@ -690,6 +776,11 @@ enum Item {
     Malformed(String),
     Present(Vec<String>),
     Deleted(Vec<String>),
+    /// In a joint read (see [`joint`]): an entry that is not a user (any
+    /// more), by UUID; what a users' refresh reports as deleted.
+    NotUser(String),
+    /// The same for groups.
+    NotGroup(String),
 }
 
 /// Entries per batch of a content sync.
@@ -712,10 +803,37 @@ impl Item {
             Item::Group(Ok(g)) => 1 + g.members.len(),
             Item::Group(Err(_)) => 1,
             Item::User(_) => 16,
-            Item::Unchanged(_) | Item::UnchangedAt(_) | Item::Malformed(_) => 1,
+            Item::Unchanged(_) | Item::UnchangedAt(_) | Item::Malformed(_) | Item::NotUser(_) | Item::NotGroup(_) => 1,
             Item::Present(u) | Item::Deleted(u) => u.len() / 16,
         }
     }
+}
+
+/// Where a users' read stands.
+#[derive(Default)]
+struct UsersProgress {
+    /// The server sent its present set (entries that still exist).
+    present_phase: bool,
+    /// UUIDs the server reported gone.
+    gone: u64,
+}
+
+/// Where a groups' read stands.
+#[derive(Default)]
+struct GroupsProgress {
+    counts: GroupCounts,
+    /// Groups read and not yet written.
+    batch: Vec<PreparedGroup>,
+    present_phase: bool,
+    gone: bool,
+}
+
+/// How a joint read of users and groups ended (see [`Run::read_joint`]).
+enum JointEnd {
+    Done(Option<Vec<u8>>),
+    TooManyChanges,
+    /// Users and groups are to be read apart (why).
+    Separately(String),
 }
 
 /// How a users read ended.
@@ -758,6 +876,61 @@ struct Unmapped {
 enum Decode {
     Users(Box<UserReader>),
     Groups(Box<GroupReader>),
+    Joint(Box<JointReader>),
+}
+
+/// What the reader made of one entry.
+enum Decoded {
+    One(Item),
+    /// A joint read's entry: its user part and its group part.
+    Two(Item, Item),
+    /// A joint read's entry that cannot be told apart (why).
+    Unsure(String),
+}
+
+impl Decode {
+    fn read(&mut self, tag: ldap3::asn1::StructureTag) -> Result<Decoded, String> {
+        Ok(match self {
+            Decode::Users(users) => Decoded::One(users.read(tag)?),
+            Decode::Groups(groups) => Decoded::One(groups.read(tag)),
+            Decode::Joint(joint) => joint.read(tag)?,
+        })
+    }
+}
+
+/// Reads the entries of a joint read (see [`joint`]): each is a user, a
+/// group or neither, and is decoded as the users' or the groups' read would.
+struct JointReader {
+    users: UserReader,
+    groups: GroupReader,
+    split: joint::JointRead,
+}
+
+impl JointReader {
+    fn read(&mut self, tag: ldap3::asn1::StructureTag) -> Result<Decoded, String> {
+        let uuid_attribute = self.users.repo.users.uuid_attribute.clone();
+        let place = RawEntry::of(&tag).and_then(|raw| {
+            let dn = std::str::from_utf8(raw.dn).ok()?;
+            let classes = raw.text_values("objectClass").ok()?.unwrap_or_default();
+            let uuid = raw.first_value(&uuid_attribute)?.map(|v| mapping::uuid_from_value(&uuid_attribute, v));
+            Some((self.split.classify(dn, classes), uuid, dn.to_string()))
+        });
+        let Some((part, uuid, dn)) = place else {
+            return Ok(Decoded::One(Item::Malformed(crate::ldap::entry::malformed())));
+        };
+        Ok(match (part, uuid) {
+            (joint::Part::Unsure, _) => Decoded::Unsure(format!("{dn} could be a user or a group")),
+            (joint::Part::User, Some(uuid)) => Decoded::Two(self.users.read(tag)?, Item::NotGroup(uuid)),
+            (joint::Part::Group, Some(uuid)) => Decoded::Two(self.groups.read(tag), Item::NotUser(uuid)),
+            (joint::Part::Neither, Some(uuid)) => Decoded::Two(Item::NotUser(uuid.clone()), Item::NotGroup(uuid)),
+            // Without a UUID: a user entry is reported as one (not
+            // identified: removal of unseen users is skipped), others are
+            // nothing a store could hold.
+            (joint::Part::User, None) => Decoded::One(self.users.read(tag)?),
+            (joint::Part::Group, None) => Decoded::One(self.groups.read(tag)),
+            (joint::Part::Neither, None) => Decoded::One(Item::Malformed(format!("{dn} has no {uuid_attribute}"))),
+        })
+    }
 }
 
 /// Recognises group entries stored unchanged by their fingerprint; decodes
@@ -765,6 +938,9 @@ enum Decode {
 struct GroupReader {
     repo: Repository,
     mapping_key: u128,
+    /// The group attributes, when the read asks for more (a joint read):
+    /// only they are fingerprinted and decoded.
+    keep: Option<AttributeNames>,
     /// Source hashes of the stored groups by UUID.
     known: std::collections::HashMap<String, Vec<u8>>,
 }
@@ -776,14 +952,17 @@ impl GroupReader {
         });
         // The member values are read in place; the rest is decoded.
         let member_attribute = self.repo.groups.member_attribute.as_str();
+        let keep = self.keep.as_ref();
         let decode = |raw: &RawEntry<'_>| {
             let members = raw.text_values(member_attribute)?;
-            let entry = EntryView::of(raw, |name| name.eq_ignore_ascii_case(member_attribute.as_bytes()))?;
+            let entry = EntryView::of(raw, |name| {
+                name.eq_ignore_ascii_case(member_attribute.as_bytes()) || keep.is_some_and(|k| !k.contains(name))
+            })?;
             // Members that are not text are no members (as in an Entry).
             let members = members.unwrap_or_default();
             Ok(mapping::map_group_with_members(&self.repo, &entry, members.into_iter()))
         };
-        match fingerprint::recognise(&tag, &self.repo.users.uuid_attribute, self.mapping_key, stored, decode) {
+        match fingerprint::recognise(&tag, (&self.repo.users.uuid_attribute, keep), self.mapping_key, stored, decode) {
             Ok(Recognised::Unchanged(uuid)) => Item::Unchanged(uuid),
             Ok(Recognised::Decoded(group, source_hash)) => {
                 Item::Group(group.map(|g| PreparedGroup { source_hash, ..g }))
@@ -799,6 +978,9 @@ impl GroupReader {
 struct UserReader {
     repo: Repository,
     mapping_key: u128,
+    /// The user attributes, when the read asks for more (a joint read):
+    /// only they are fingerprinted and mapped.
+    keep: Option<AttributeNames>,
     /// None when the repository had no users when the run began.
     known: Option<KnownUsers>,
 }
@@ -814,10 +996,11 @@ impl UserReader {
                 Ok::<_, String>(stored.as_deref() == Some(hash.as_slice()))
             }
         });
-        let repo = &self.repo;
+        let (repo, keep) = (&self.repo, self.keep.as_ref());
         // Mapped from the message in place: no value is copied but those the user keeps.
-        let decode = |raw: &RawEntry<'_>| Ok(map_entry(repo, &EntryView::of(raw, |_| false)?));
-        Ok(match fingerprint::recognise(&tag, &self.repo.users.uuid_attribute, self.mapping_key, stored, decode)? {
+        let skip = |name: &[u8]| keep.is_some_and(|k| !k.contains(name));
+        let decode = |raw: &RawEntry<'_>| Ok(map_entry(repo, &EntryView::of(raw, skip)?));
+        Ok(match fingerprint::recognise(&tag, (&repo.users.uuid_attribute, keep), self.mapping_key, stored, decode)? {
             Recognised::Unchanged(uuid) => match place {
                 Some(seq) => Item::UnchangedAt(seq),
                 None => Item::Unchanged(uuid),
@@ -893,9 +1076,14 @@ struct Run<'a> {
     users_ahead: Option<ReaderAhead>,
 }
 
-/// A content-sync reader started ahead: the cookie it reads from, and what
-/// it reads.
-type ReaderAhead = (Vec<u8>, tokio::sync::mpsc::Receiver<Read>);
+/// A content-sync reader started ahead.
+struct ReaderAhead {
+    /// The cookie it reads from.
+    from: Vec<u8>,
+    /// Whether it reads users and groups together (see [`joint`]).
+    joint: bool,
+    rx: tokio::sync::mpsc::Receiver<Read>,
+}
 
 #[derive(Default, Debug)]
 struct Timings {
@@ -1010,37 +1198,68 @@ impl<'a> Run<'a> {
         };
         let mut messages: Vec<String> = note.into_iter().collect();
 
-        // Groups, when the repository says where they are (an empty groups DN
-        // means "do not sync groups", as the console explains).
-        let wants_groups = repo.groups.groups_dn.as_deref().is_some_and(|d| !d.trim().is_empty())
-            && !repo.groups.object_classes.is_empty();
+        // Groups, when the repository says where they are.
+        let wants_groups = wants_groups(repo);
         let previous_groups_cookie = state.as_ref().and_then(|s| s.groups_cookie.clone());
-        // A changed sync reads the groups' changes while the users' are
-        // read and written: both are small, and the server's answer for
-        // groups can take a while (a present phase when its session log has
-        // moved on). A full read of groups waits for the users instead, so
-        // huge groups are not held in memory beside them.
+        // Users and groups that continue from one cookie are read in one
+        // content sync (see [`joint`]).
+        let joint = if method == Method::ContentSync { joint_search(repo, state.as_ref()) } else { None };
+        // Otherwise a changed sync reads the groups' changes while the
+        // users' are read and written: both are small, and the server's
+        // answer for groups can take a while (a present phase when its
+        // session log has moved on). A full read of groups waits for the
+        // users instead, so huge groups are not held in memory beside them.
+        let early_groups_reader = |run: &mut Self| match (wants_groups, method, previous_groups_cookie.clone()) {
+            (true, Method::ContentSync, Some(c)) => run.groups_reader(Some(Some(c))).map(Some),
+            _ => Ok(None),
+        };
         let mut early_groups = None;
-        if let (true, Method::ContentSync, Some(c)) = (wants_groups, method, previous_groups_cookie.clone()) {
-            match self.groups_reader(Some(Some(c))) {
-                Ok(reader) => early_groups = Some(reader),
+        if joint.is_none() {
+            early_groups = match early_groups_reader(self) {
+                Ok(reader) => reader,
                 Err(e) => return failed_store(e),
+            };
+        }
+        self.groups_in_full = wants_groups && early_groups.is_none() && joint.is_none();
+        self.timings.setup = self.timer.elapsed();
+        let mut users = None;
+        let mut groups_read = false;
+        if let Some((search, split)) = joint {
+            match self.read_joint(search, split).await {
+                Ok(JointEnd::Done(cookie)) => {
+                    next_state.groups_cookie = cookie.clone().or(stored_cookie.clone());
+                    users = Some(Ok(UsersRead::Done(cookie)));
+                    groups_read = true;
+                }
+                Ok(JointEnd::TooManyChanges) => users = Some(Ok(UsersRead::TooManyChanges)),
+                Ok(JointEnd::Separately(why)) => {
+                    tracing::info!(repository = repo.id, reason = %why, "users and groups are read apart");
+                    // The separate reads replay from the same cookies and
+                    // tell the whole story.
+                    self.counts = SyncCounts::default();
+                    early_groups = match early_groups_reader(self) {
+                        Ok(reader) => reader,
+                        Err(e) => return failed_store(e),
+                    };
+                }
+                Err(outcome) => return outcome,
             }
         }
-        self.groups_in_full = wants_groups && early_groups.is_none();
-        self.timings.setup = self.timer.elapsed();
         // Users.
-        let users = match method {
-            Method::Paged => self.read_users(&user_filter, None, true).await,
-            Method::ContentSync => self.read_users(&user_filter, Some(stored_cookie.clone()), false).await,
-            Method::Timestamps => {
-                let since = state.as_ref().map(|s| s.since.clone()).unwrap_or_default();
-                match plan::changed_since_filter(&user_filter, &since) {
-                    // Sees only changed entries: removes nobody.
-                    Ok(f) => self.read_users(&f, None, false).await,
-                    Err(m) => Err(failed(m)),
+        let users = match users {
+            Some(joint) => joint,
+            None => match method {
+                Method::Paged => self.read_users(&user_filter, None, true).await,
+                Method::ContentSync => self.read_users(&user_filter, Some(stored_cookie.clone()), false).await,
+                Method::Timestamps => {
+                    let since = state.as_ref().map(|s| s.since.clone()).unwrap_or_default();
+                    match plan::changed_since_filter(&user_filter, &since) {
+                        // Sees only changed entries: removes nobody.
+                        Ok(f) => self.read_users(&f, None, false).await,
+                        Err(m) => Err(failed(m)),
+                    }
                 }
-            }
+            },
         };
         let mut groups_from_scratch = false;
         match users {
@@ -1087,7 +1306,7 @@ impl<'a> Run<'a> {
             tracing::debug!(error = %e, "page cache kept");
         }
         return_free_memory_unless_small(self.counts.seen);
-        if wants_groups {
+        if wants_groups && !groups_read {
             let cookie = match (method, previous_groups_cookie) {
                 (Method::ContentSync, Some(c)) if !groups_from_scratch => Some(Some(c)),
                 _ => None,
@@ -1137,17 +1356,16 @@ impl<'a> Run<'a> {
         let repo = self.repo;
         let content_sync = cookie.is_some();
         let search = users_search(repo, filter, cookie);
-        let nobody = |m: String| failed(format!("{m}; nobody was removed"));
-        let mut present_phase = false;
-        let mut gone = 0u64;
+        let mut read = UsersProgress::default();
         let limit = content_sync.then(|| replay_limit(self.stored_users));
         // Nothing to recognise in an import, nor in a content sync (the
         // server sends only entries that changed). Only a complete read
         // follows the stored order.
         // The reader started ahead serves this read if it reads the same.
-        let ahead = self.users_ahead.take().filter(|(from, _)| matches!(&search.cookie, Some(Some(c)) if c == from));
+        let ahead =
+            self.users_ahead.take().filter(|a| !a.joint && matches!(&search.cookie, Some(Some(c)) if *c == a.from));
         let mut rx = match ahead {
-            Some((_, rx)) => rx,
+            Some(ahead) => ahead.rx,
             None => {
                 let known = if self.import || content_sync {
                     None
@@ -1159,80 +1377,172 @@ impl<'a> Run<'a> {
         };
         let end = loop {
             let waited = std::time::Instant::now();
-            let Some(read) = rx.recv().await else {
+            let Some(batch) = rx.recv().await else {
                 break Err("the directory reader stopped unexpectedly".to_string());
             };
             self.timings.read += waited.elapsed();
-            let (items, written) = match read {
+            let (items, written) = match batch {
                 Read::Items(items, held) => (items, held),
                 Read::End(end) => break end,
-                Read::TooMany => {
+                Read::TooMany | Read::Separately(_) => {
                     // What was replayed is written; the caller reads everything.
-                    self.flush().await.map_err(nobody)?;
-                    blocking(|| self.db.commit()).map_err(|e| nobody(store_error(e)))?;
+                    self.flush().await.map_err(nobody_removed)?;
+                    blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))?;
                     return Ok(UsersRead::TooManyChanges);
                 }
             };
             for item in items {
-                match item {
-                    Item::User(user) => self.batch.push(*user),
-                    Item::Unchanged(uuid) => self.unchanged.push(uuid),
-                    Item::UnchangedAt(seq) => {
-                        self.counts.seen += 1;
-                        self.counts.unchanged += 1;
-                        self.seen_places.insert(seq);
-                    }
-                    Item::Malformed(reason) => {
-                        // Its UUID is unknown: removal of unseen users is skipped.
-                        self.counts.seen += 1;
-                        self.counts.failed += 1;
-                        self.unidentified += 1;
-                        self.error(String::new(), reason);
-                    }
-                    Item::Group(_) => {}
-                    Item::Present(uuids) => {
-                        present_phase = true;
-                        self.counts.seen += uuids.len() as u64;
-                        self.counts.unchanged += uuids.len() as u64;
-                        blocking(|| self.db.mark_seen(&uuids)).map_err(|e| nobody(store_error(e)))?;
-                    }
-                    Item::Deleted(uuids) => {
-                        gone += uuids.len() as u64;
-                        blocking(|| self.db.mark_gone(&uuids)).map_err(|e| nobody(store_error(e)))?;
-                    }
-                }
+                self.take_user_item(item, &mut read).map_err(nobody_removed)?;
             }
-            self.flush().await.map_err(nobody)?;
+            self.flush().await.map_err(nobody_removed)?;
             drop(written);
         };
-        let (new_cookie, refresh_deletes) = end.map_err(nobody)?;
+        let (new_cookie, refresh_deletes) = end.map_err(nobody_removed)?;
         if self.groups_in_full && self.groups_ahead.is_none() {
             // The users' reader and its memory are gone: nothing huge is held
             // beside the groups' first batches.
             self.groups_ahead = Some(self.groups_reader(None).map_err(|e| failed(store_error(e)))?);
         }
-        blocking(|| self.db.commit()).map_err(|e| nobody(store_error(e)))?;
+        blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))?;
 
         let which = if !content_sync {
             complete.then_some(Removal::Unseen)
-        } else if refresh_deletes && !present_phase {
-            (gone > 0).then_some(Removal::Gone)
-        } else if present_phase || self.counts.seen > 0 {
+        } else if refresh_deletes && !read.present_phase {
+            (read.gone > 0).then_some(Removal::Gone)
+        } else if read.present_phase || self.counts.seen > 0 {
             // A present phase (e.g. a cookie too old for the server's session
             // log): whatever was not reported is gone.
             Some(Removal::Unseen)
         } else {
             None
         };
-        if let Some(which) = which.filter(|_| !self.import) {
-            if which == Removal::Unseen && self.unidentified > 0 {
-                return Ok(UsersRead::Done(new_cookie));
-            }
-            let removal_started = std::time::Instant::now();
-            self.remove_users(which).await?;
-            self.timings.removal = removal_started.elapsed();
-        }
+        self.remove_missing_users(which).await?;
         Ok(UsersRead::Done(new_cookie))
+    }
+
+    /// Takes one item of a users' read: counts it, queues a user for the
+    /// next [`Run::flush`], marks the UUIDs reported present or gone.
+    fn take_user_item(&mut self, item: Item, read: &mut UsersProgress) -> Result<(), String> {
+        match item {
+            Item::User(user) => self.batch.push(*user),
+            Item::Unchanged(uuid) => self.unchanged.push(uuid),
+            Item::UnchangedAt(seq) => {
+                self.counts.seen += 1;
+                self.counts.unchanged += 1;
+                self.seen_places.insert(seq);
+            }
+            Item::Malformed(reason) => {
+                // Its UUID is unknown: removal of unseen users is skipped.
+                self.counts.seen += 1;
+                self.counts.failed += 1;
+                self.unidentified += 1;
+                self.error(String::new(), reason);
+            }
+            Item::Group(_) | Item::NotGroup(_) => {}
+            Item::Present(uuids) => {
+                read.present_phase = true;
+                self.counts.seen += uuids.len() as u64;
+                self.counts.unchanged += uuids.len() as u64;
+                blocking(|| self.db.mark_seen(&uuids)).map_err(store_error)?;
+            }
+            Item::Deleted(uuids) => {
+                read.gone += uuids.len() as u64;
+                blocking(|| self.db.mark_gone(&uuids)).map_err(store_error)?;
+            }
+            Item::NotUser(uuid) => return self.take_user_item(Item::Deleted(vec![uuid]), read),
+        }
+        Ok(())
+    }
+
+    /// Removes the users `which` names (none when None), unless nobody may
+    /// be: an import, or unidentified entries in a read that removes the
+    /// unseen.
+    async fn remove_missing_users(&mut self, which: Option<Removal>) -> Result<(), Outcome> {
+        let Some(which) = which.filter(|_| !self.import) else { return Ok(()) };
+        if which == Removal::Unseen && self.unidentified > 0 {
+            return Ok(());
+        }
+        let removal_started = std::time::Instant::now();
+        self.remove_users(which).await?;
+        self.timings.removal = removal_started.elapsed();
+        Ok(())
+    }
+
+    /// Reads users and groups in one content sync from `cookie` (see
+    /// [`joint`]), writes them and removes those it reports gone. An answer
+    /// that is not a replay of changes (a present phase) or an entry it
+    /// cannot tell apart sends the run back to reading them apart (what was
+    /// written stays: the separate reads replay it from the same cookies).
+    async fn read_joint(&mut self, search: Search, split: joint::JointRead) -> Result<JointEnd, Outcome> {
+        let repo = self.repo;
+        let ahead =
+            self.users_ahead.take().filter(|a| a.joint && matches!(&search.cookie, Some(Some(c)) if *c == a.from));
+        let mut rx = match ahead {
+            Some(ahead) => ahead.rx,
+            None => Reader::joint(repo, &self.secrets, search, split, replay_limit(self.stored_users)),
+        };
+        let mut users = UsersProgress::default();
+        let mut groups = GroupsProgress::default();
+        let mut received = false;
+        let end = loop {
+            let waited = std::time::Instant::now();
+            let Some(batch) = rx.recv().await else {
+                break Err("the directory reader stopped unexpectedly".to_string());
+            };
+            self.timings.read += waited.elapsed();
+            let (items, written) = match batch {
+                Read::Items(items, held) => (items, held),
+                Read::End(end) => break end,
+                Read::TooMany => {
+                    self.flush().await.map_err(nobody_removed)?;
+                    blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))?;
+                    return Ok(JointEnd::TooManyChanges);
+                }
+                Read::Separately(why) => {
+                    self.flush().await.map_err(nobody_removed)?;
+                    blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))?;
+                    return Ok(JointEnd::Separately(why));
+                }
+            };
+            received = true;
+            let (mut not_users, mut not_groups) = (Vec::new(), Vec::new());
+            for item in items {
+                match item {
+                    // Not applied: the run reads apart instead (below).
+                    Item::Present(_) => users.present_phase = true,
+                    Item::NotUser(uuid) => not_users.push(uuid),
+                    Item::NotGroup(uuid) => not_groups.push(uuid),
+                    Item::Group(_) => self.take_group_item(item, &mut groups).map_err(nobody_removed)?,
+                    Item::Deleted(uuids) => {
+                        self.take_group_item(Item::Deleted(uuids.clone()), &mut groups).map_err(nobody_removed)?;
+                        self.take_user_item(Item::Deleted(uuids), &mut users).map_err(nobody_removed)?;
+                    }
+                    other => self.take_user_item(other, &mut users).map_err(nobody_removed)?,
+                }
+            }
+            if !not_users.is_empty() {
+                self.take_user_item(Item::Deleted(not_users), &mut users).map_err(nobody_removed)?;
+            }
+            if !not_groups.is_empty() {
+                self.take_group_item(Item::Deleted(not_groups), &mut groups).map_err(nobody_removed)?;
+            }
+            self.flush().await.map_err(nobody_removed)?;
+            self.write_groups(&mut groups.batch, &mut groups.counts).await.map_err(nobody_removed)?;
+            drop(written);
+        };
+        let (new_cookie, refresh_deletes) = match end {
+            // Refused before anything was read (the common ancestor out of
+            // reach, say): the separate reads may still work.
+            Err(why) if !received => return Ok(JointEnd::Separately(why)),
+            end => end.map_err(nobody_removed)?,
+        };
+        blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))?;
+        if users.present_phase || (!refresh_deletes && received) {
+            return Ok(JointEnd::Separately("the directory answered with its present set".into()));
+        }
+        self.remove_missing_users((users.gone > 0).then_some(Removal::Gone)).await?;
+        self.finish_groups(groups, false).await.map_err(nobody_removed)?;
+        Ok(JointEnd::Done(new_cookie))
     }
 
     /// Disables or deletes users per the repository's policy, within the
@@ -1350,7 +1660,7 @@ impl<'a> Run<'a> {
             cookie,
         };
         let known = blocking(|| self.db.group_source_hashes(self.tenant, &repo.id))?;
-        let groups = GroupReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), known };
+        let groups = GroupReader { repo: repo.clone(), mapping_key: fingerprint::mapping_key(repo), keep: None, known };
         Ok(Reader::spawn(repo.clone(), self.secrets.clone(), search, Decode::Groups(Box::new(groups)), None))
     }
 
@@ -1361,60 +1671,75 @@ impl<'a> Run<'a> {
         mut rx: tokio::sync::mpsc::Receiver<Read>,
         content_sync: bool,
     ) -> Result<Option<Vec<u8>>, String> {
-        let repo = self.repo;
-        let mut counts = GroupCounts::default();
-        let mut batch = Vec::new();
-        let mut present_phase = false;
-        let mut gone = false;
+        let mut groups = GroupsProgress::default();
         let end = loop {
             let waited = std::time::Instant::now();
             let read = rx.recv().await;
             self.timings.groups_read += waited.elapsed();
             let (items, written) = match read {
-                None | Some(Read::TooMany) => break Err("the directory reader stopped unexpectedly".to_string()),
+                None | Some(Read::TooMany) | Some(Read::Separately(_)) => {
+                    break Err("the directory reader stopped unexpectedly".to_string())
+                }
                 Some(Read::End(end)) => break end,
                 Some(Read::Items(items, held)) => (items, held),
             };
             for item in items {
-                match item {
-                    Item::Group(Ok(g)) => batch.push(g),
-                    Item::Group(Err(e)) => self.error(e.dn, e.reason),
-                    Item::Unchanged(uuid) => {
-                        counts.seen += 1;
-                        counts.unchanged += 1;
-                        blocking(|| self.db.mark_groups(std::slice::from_ref(&uuid), false)).map_err(store_error)?;
-                    }
-                    Item::Malformed(reason) => self.error(String::new(), reason),
-                    Item::User(_) | Item::UnchangedAt(_) => {}
-                    Item::Present(uuids) => {
-                        present_phase = true;
-                        counts.seen += uuids.len() as u64;
-                        counts.unchanged += uuids.len() as u64;
-                        blocking(|| self.db.mark_groups(&uuids, false)).map_err(store_error)?;
-                    }
-                    Item::Deleted(uuids) => {
-                        gone = true;
-                        blocking(|| self.db.mark_groups(&uuids, true)).map_err(store_error)?;
-                    }
-                }
+                self.take_group_item(item, &mut groups)?;
             }
-            let members: usize = batch.iter().map(|g| g.members.len()).sum();
-            self.write_groups(&mut batch, &mut counts).await?;
+            let members: usize = groups.batch.iter().map(|g| g.members.len()).sum();
+            self.write_groups(&mut groups.batch, &mut groups.counts).await?;
             drop(written);
             if members >= MAX_BATCH_VALUES {
                 crate::allocator::return_free_memory();
             }
         };
         let (new_cookie, refresh_deletes) = end?;
+        let complete = !content_sync || groups.present_phase || !refresh_deletes;
+        self.finish_groups(groups, complete).await?;
+        Ok(new_cookie)
+    }
+
+    /// Takes one item of a groups' read: queues a group for writing, marks
+    /// the UUIDs seen or reported gone.
+    fn take_group_item(&mut self, item: Item, groups: &mut GroupsProgress) -> Result<(), String> {
+        match item {
+            Item::Group(Ok(g)) => groups.batch.push(g),
+            Item::Group(Err(e)) => self.error(e.dn, e.reason),
+            Item::Unchanged(uuid) => {
+                groups.counts.seen += 1;
+                groups.counts.unchanged += 1;
+                blocking(|| self.db.mark_groups(std::slice::from_ref(&uuid), false)).map_err(store_error)?;
+            }
+            Item::Malformed(reason) => self.error(String::new(), reason),
+            Item::User(_) | Item::UnchangedAt(_) | Item::NotUser(_) => {}
+            Item::Present(uuids) => {
+                groups.present_phase = true;
+                groups.counts.seen += uuids.len() as u64;
+                groups.counts.unchanged += uuids.len() as u64;
+                blocking(|| self.db.mark_groups(&uuids, false)).map_err(store_error)?;
+            }
+            Item::Deleted(uuids) => {
+                groups.gone = true;
+                blocking(|| self.db.mark_groups(&uuids, true)).map_err(store_error)?;
+            }
+            Item::NotGroup(uuid) => return self.take_group_item(Item::Deleted(vec![uuid]), groups),
+        }
+        Ok(())
+    }
+
+    /// Commits a groups' read and removes the groups it shows are gone: after
+    /// a `complete` read those it did not return, otherwise those reported
+    /// deleted.
+    async fn finish_groups(&mut self, groups: GroupsProgress, complete: bool) -> Result<(), String> {
+        let (repo, mut counts) = (self.repo, groups.counts);
         blocking(|| self.db.commit()).map_err(store_error)?;
-        let complete = !content_sync || present_phase || !refresh_deletes;
         if complete && counts.seen > 0 {
             counts.deleted = blocking(|| self.db.remove_groups(self.tenant, &repo.id, false)).map_err(store_error)?;
-        } else if gone {
+        } else if groups.gone {
             counts.deleted = blocking(|| self.db.remove_groups(self.tenant, &repo.id, true)).map_err(store_error)?;
         }
         self.group_counts = Some(counts);
-        Ok(new_cookie)
+        Ok(())
     }
 
     async fn write_groups(&mut self, batch: &mut Vec<PreparedGroup>, counts: &mut GroupCounts) -> Result<(), String> {
@@ -1436,7 +1761,7 @@ mod tests {
 
     fn reader() -> GroupReader {
         let repo = app::presets::new_repository(app::model::Vendor::OpenLdap);
-        GroupReader { mapping_key: fingerprint::mapping_key(&repo), repo, known: Default::default() }
+        GroupReader { mapping_key: fingerprint::mapping_key(&repo), repo, keep: None, known: Default::default() }
     }
 
     const UUID: &[u8] = b"5c7b2a3e-1111-4e3b-9c1d-0242ac120002";
