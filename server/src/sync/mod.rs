@@ -577,6 +577,13 @@ impl Reader {
                         Err(m) => return tx.fail(items, weight, m).await,
                     }
                 }
+                Ok(Some(SyncItem::Present(_))) if matches!(decode, Decode::Joint(_)) => {
+                    // A present set says nothing about which entries are
+                    // users: the run reads them apart (see [`joint`]).
+                    self.abandon().await;
+                    let why = "the directory answered with its present set".to_string();
+                    return tx.stop(items, weight, Read::Separately(why)).await;
+                }
                 Ok(Some(SyncItem::Present(uuids))) => Item::Present(uuids),
                 Ok(Some(SyncItem::Deleted(uuids))) => Item::Deleted(uuids),
                 Ok(Some(SyncItem::Other)) => continue,
@@ -1235,8 +1242,10 @@ impl<'a> Run<'a> {
                 Ok(JointEnd::Separately(why)) => {
                     tracing::info!(repository = repo.id, reason = %why, "users and groups are read apart");
                     // The separate reads replay from the same cookies and
-                    // tell the whole story.
+                    // tell the whole story (the changes written stay listed).
                     self.counts = SyncCounts::default();
+                    self.unidentified = 0;
+                    self.errors.clear();
                     early_groups = match early_groups_reader(self) {
                         Ok(reader) => reader,
                         Err(e) => return failed_store(e),
