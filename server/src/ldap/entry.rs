@@ -253,13 +253,17 @@ pub struct AttributeNames(Vec<Vec<u8>>);
 
 impl AttributeNames {
     pub fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> AttributeNames {
-        AttributeNames(names.into_iter().map(|n| n.as_ref().trim().to_ascii_lowercase().into_bytes()).collect())
+        AttributeNames(names.into_iter().map(|n| type_of(n.as_ref().trim().as_bytes()).to_ascii_lowercase()).collect())
     }
 
     pub fn contains(&self, name: &[u8]) -> bool {
-        let type_ = name.split(|&b| b == b';').next().unwrap_or_default();
-        self.0.iter().any(|n| n.eq_ignore_ascii_case(type_))
+        self.0.iter().any(|n| n.eq_ignore_ascii_case(type_of(name)))
     }
+}
+
+/// An attribute description's type, without its options.
+fn type_of(description: &[u8]) -> &[u8] {
+    description.split(|&b| b == b';').next().unwrap_or_default()
 }
 
 /// An entry decoded in place: its DN and values borrowed from the message
@@ -430,6 +434,17 @@ pub(crate) mod tests {
         content.extend_from_slice(op);
         content.extend(controls.unwrap_or_default());
         element(0x30, &content)
+    }
+
+    #[test]
+    fn attribute_names_match_by_type_in_any_case_with_or_without_options() {
+        let names = AttributeNames::new(["cn", " Member;range=0-* ", "entryUUID"]);
+        for name in ["CN", "cn;lang-en", "member", "member;range=0-1499", "entryuuid"] {
+            assert!(names.contains(name.as_bytes()), "{name}");
+        }
+        for name in ["c", "memberOf", "", "uid"] {
+            assert!(!names.contains(name.as_bytes()), "{name}");
+        }
     }
 
     /// ldap3 splits an entry's message without decoding the entry, for
