@@ -41,11 +41,20 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
 
 /// Formats a 16-byte entryUUID the way OpenLDAP prints the `entryUUID` attribute.
 pub fn format_uuid(bytes: &[u8]) -> Option<String> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     if bytes.len() != 16 {
         return None;
     }
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
+    // A deletion set lists thousands: no formatting machinery per byte.
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    Some(out)
 }
 
 fn raw_control<'a>(controls: &'a [Control], oid: &str) -> Option<&'a ldap3::controls::RawControl> {
@@ -83,11 +92,12 @@ pub fn classify_any(entry: ResultEntry) -> Result<SyncItem, String> {
     let Some(state) = state else {
         return Ok(SyncItem::Changed(entry));
     };
-    let uuid = format_uuid(&state.entry_uuid).ok_or("the server sent an entryUUID that is not 16 bytes")?;
+    // A changed entry carries its UUID as an attribute: only a bare state needs this one.
+    let uuid = || format_uuid(&state.entry_uuid).ok_or("the server sent an entryUUID that is not 16 bytes");
     Ok(match state.state {
         EntryState::Add | EntryState::Modify => SyncItem::Changed(entry),
-        EntryState::Present => SyncItem::Present(vec![uuid]),
-        EntryState::Delete => SyncItem::Deleted(vec![uuid]),
+        EntryState::Present => SyncItem::Present(vec![uuid()?]),
+        EntryState::Delete => SyncItem::Deleted(vec![uuid()?]),
     })
 }
 

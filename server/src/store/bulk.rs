@@ -554,14 +554,22 @@ impl Bulk {
         let cond = which.condition();
         let (stored, candidates) = match which {
             Removal::Unseen => self.collect_unseen(scope, seen)?,
-            Removal::Gone => (
-                self.conn.query_row("SELECT COUNT(*) FROM users WHERE scope = ?1", [scope], |r| r.get(0))?,
-                self.conn.query_row(
+            Removal::Gone => {
+                let gone: i64 = self.conn.query_row(
                     &format!("SELECT COUNT(*) FROM users WHERE scope = ?1 AND {cond}"),
                     [scope],
                     |r| r.get(0),
-                )?,
-            ),
+                )?;
+                // The total is for the max-delete guard, which nobody to
+                // remove passes: a changed group (reported "not a user")
+                // must not cost a count of a million users.
+                let stored = if gone == 0 {
+                    0
+                } else {
+                    self.conn.query_row("SELECT COUNT(*) FROM users WHERE scope = ?1", [scope], |r| r.get(0))?
+                };
+                (stored, gone)
+            }
         };
         let to_remove: i64 = if candidates == 0 || !only_enabled {
             candidates

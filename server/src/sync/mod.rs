@@ -1086,6 +1086,8 @@ struct Run<'a> {
     /// The users' content-sync reader started before the set-up (see
     /// `SyncEngine::run`); dropped unless the run reads by content sync.
     users_ahead: Option<ReaderAhead>,
+    /// Users and groups are being read together (see [`Run::read_joint`]).
+    reading_jointly: bool,
 }
 
 /// A content-sync reader started ahead.
@@ -1154,6 +1156,7 @@ impl<'a> Run<'a> {
             timer: std::time::Instant::now(),
             state,
             users_ahead,
+            reading_jointly: false,
         })
     }
 
@@ -1237,7 +1240,10 @@ impl<'a> Run<'a> {
         let mut users = None;
         let mut groups_read = false;
         if let Some((search, split)) = joint {
-            match self.read_joint(search, split).await {
+            self.reading_jointly = true;
+            let joint = self.read_joint(search, split).await;
+            self.reading_jointly = false;
+            match joint {
                 Ok(JointEnd::Done(cookie)) => {
                     next_state.groups_cookie = cookie.clone().or(stored_cookie.clone());
                     users = Some(Ok(UsersRead::Done(cookie)));
@@ -1635,7 +1641,9 @@ impl<'a> Run<'a> {
         }
         let store_started = std::time::Instant::now();
         self.timings.collect += store_started - collect_started;
-        if !self.import {
+        // Only a read that removes the unseen needs the seen-set; a joint
+        // read never does (a present set sends the run back to separate reads).
+        if !self.import && !self.reading_jointly {
             blocking(|| self.db.mark_seen(&seen)).map_err(store_error)?;
         }
         let want = MAX_SAMPLES.saturating_sub(self.changes.len());
