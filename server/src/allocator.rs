@@ -52,15 +52,8 @@ pub fn configure_process() {
 fn one_malloc_arena() {
     const KEPT_FREE: i32 = 16 << 20;
     // SAFETY: mallopt takes two integers and only sets malloc's parameters.
-    // The top pad makes the trim a free triggers keep `KEPT_FREE`: with
-    // glibc's default (128 KB) a changed sync that freed more than the
-    // threshold left the next one as cold as itself (~3,100 faults on the
-    // writer instead of ~120; 100,000 users, 1,000 changes).
-    let set = unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1) == 1
-            && libc::mallopt(libc::M_TRIM_THRESHOLD, KEPT_FREE) == 1
-            && libc::mallopt(libc::M_TOP_PAD, KEPT_FREE) == 1
-    };
+    let set =
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, KEPT_FREE) == 1 };
     if !set {
         tracing::debug!("malloc's arenas or trim threshold left as they were");
     }
@@ -86,7 +79,7 @@ pub fn return_free_memory() {
     // SAFETY: mi_collect takes a flag and only touches mimalloc's own state.
     unsafe { mi_collect(true) }
     // SQLite allocates with the C library's malloc (page caches, sorts),
-    // which keeps what it frees in its arena.
+    // which keeps what it frees in per-thread arenas.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes a size and only touches malloc's own state.
     unsafe {
