@@ -920,12 +920,16 @@ struct JointReader {
 
 impl JointReader {
     fn read(&mut self, tag: ldap3::asn1::StructureTag) -> Result<Decoded, String> {
-        let uuid_attribute = self.users.repo.users.uuid_attribute.clone();
+        let uuid_attribute = self.users.repo.users.uuid_attribute.as_str();
         let place = RawEntry::of(&tag).and_then(|raw| {
             let dn = std::str::from_utf8(raw.dn).ok()?;
             let classes = raw.text_values("objectClass").ok()?.unwrap_or_default();
-            let uuid = raw.first_value(&uuid_attribute)?.map(|v| mapping::uuid_from_value(&uuid_attribute, v));
-            Some((self.split.classify(dn, classes), uuid, dn.to_string()))
+            let uuid = raw.first_value(uuid_attribute)?.map(|v| mapping::uuid_from_value(uuid_attribute, v));
+            let part = self.split.classify(dn, classes);
+            // The DN is copied only for the messages of the rare cases.
+            let named = part == joint::Part::Unsure || (part == joint::Part::Neither && uuid.is_none());
+            let dn = named.then(|| dn.to_string());
+            Some((part, uuid, dn.unwrap_or_default()))
         });
         let Some((part, uuid, dn)) = place else {
             return Ok(Decoded::One(Item::Malformed(crate::ldap::entry::malformed())));
@@ -940,7 +944,9 @@ impl JointReader {
             // nothing a store could hold.
             (joint::Part::User, None) => Decoded::One(self.users.read(tag)?),
             (joint::Part::Group, None) => Decoded::One(self.groups.read(tag)),
-            (joint::Part::Neither, None) => Decoded::One(Item::Malformed(format!("{dn} has no {uuid_attribute}"))),
+            (joint::Part::Neither, None) => {
+                Decoded::One(Item::Malformed(format!("{dn} has no {}", self.users.repo.users.uuid_attribute)))
+            }
         })
     }
 }
@@ -1396,18 +1402,15 @@ impl<'a> Run<'a> {
             }
         };
         let end = loop {
-            let waited = std::time::Instant::now();
-            let Some(batch) = rx.recv().await else {
+            let Some(batch) = self.next_batch(&mut rx).await else {
                 break Err("the directory reader stopped unexpectedly".to_string());
             };
-            self.timings.read += waited.elapsed();
             let (items, written) = match batch {
                 Read::Items(items, held) => (items, held),
                 Read::End(end) => break end,
                 Read::TooMany | Read::Separately(_) => {
                     // What was replayed is written; the caller reads everything.
-                    self.flush().await.map_err(nobody_removed)?;
-                    blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))?;
+                    self.keep_what_was_read().await?;
                     return Ok(UsersRead::TooManyChanges);
                 }
             };
@@ -1438,6 +1441,22 @@ impl<'a> Run<'a> {
         };
         self.remove_missing_users(which).await?;
         Ok(UsersRead::Done(new_cookie))
+    }
+
+    /// The reader's next batch, its wait counted as read time; None when the
+    /// reader is gone.
+    async fn next_batch(&mut self, rx: &mut tokio::sync::mpsc::Receiver<Read>) -> Option<Read> {
+        let waited = std::time::Instant::now();
+        let batch = rx.recv().await;
+        self.timings.read += waited.elapsed();
+        batch
+    }
+
+    /// Writes and commits what an abandoned read handed over (the read that
+    /// follows replays it).
+    async fn keep_what_was_read(&mut self) -> Result<(), Outcome> {
+        self.flush().await.map_err(nobody_removed)?;
+        blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))
     }
 
     /// Takes one item of a users' read: counts it, queues a user for the
@@ -1505,23 +1524,18 @@ impl<'a> Run<'a> {
         let mut groups = GroupsProgress::default();
         let mut received = false;
         let end = loop {
-            let waited = std::time::Instant::now();
-            let Some(batch) = rx.recv().await else {
+            let Some(batch) = self.next_batch(&mut rx).await else {
                 break Err("the directory reader stopped unexpectedly".to_string());
             };
-            self.timings.read += waited.elapsed();
             let (items, written) = match batch {
                 Read::Items(items, held) => (items, held),
                 Read::End(end) => break end,
-                Read::TooMany => {
-                    self.flush().await.map_err(nobody_removed)?;
-                    blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))?;
-                    return Ok(JointEnd::TooManyChanges);
-                }
-                Read::Separately(why) => {
-                    self.flush().await.map_err(nobody_removed)?;
-                    blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))?;
-                    return Ok(JointEnd::Separately(why));
+                abandoned @ (Read::TooMany | Read::Separately(_)) => {
+                    self.keep_what_was_read().await?;
+                    return Ok(match abandoned {
+                        Read::Separately(why) => JointEnd::Separately(why),
+                        _ => JointEnd::TooManyChanges,
+                    });
                 }
             };
             received = true;
