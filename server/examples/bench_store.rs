@@ -39,7 +39,7 @@ async fn main() {
                 u.attributes.insert(a.into(), vec![format!("value of {a} for {i}")]);
             }
             u.id = format!("r:{}", u.ldap_uuid);
-            dirbridge::sync::plan::prepare(u)
+            dirbridge::store::rows::PreparedUser::of(u)
         })
         .collect();
     // An import (into an empty repository: no lookups, no seen-set), then

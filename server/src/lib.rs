@@ -3,20 +3,23 @@
 
 pub mod allocator;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod cron;
 pub mod crypto;
 pub mod dn;
+pub mod entry;
 pub mod filter;
+pub mod http;
 pub mod ldap;
+pub mod ldap_url;
 pub mod mapping;
-pub mod rest;
 pub mod schedule;
+pub mod scheduler;
 pub mod service;
 pub mod store;
 pub mod sync;
 pub mod validate;
-pub mod web;
 
 use std::sync::Arc;
 
@@ -37,6 +40,6 @@ pub async fn open(config: &config::Config) -> Result<Arc<service::Service>, Stri
         Err(e) => return Err(format!("store: {e}")),
     }
     service.resume_deletions().await;
-    schedule::spawn(&service);
+    scheduler::spawn(&service);
     Ok(service)
 }

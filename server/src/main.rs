@@ -1,6 +1,6 @@
 #![deny(clippy::unwrap_used)]
 
-use dirbridge::{config, web};
+use dirbridge::{config, http};
 
 // A sync decodes and maps millions of small strings: glibc malloc/free was
 // over a third of the client's CPU in profiles; mimalloc halves that.
@@ -34,7 +34,7 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let app = web::router(service, web::leptos_options(config.listen));
+    let app = http::router(service, http::leptos_options(config.listen));
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {

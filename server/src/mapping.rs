@@ -1,85 +1,9 @@
 //! Mapping a directory entry to the user representation: pure, so it is
 //! tested on fixtures without a server.
 
-use crate::store::groups::{MemberKeys, PreparedGroup};
+use crate::entry::{uuid_of, Entry, EntryAttributes};
 use app::model::{MappingType, MemberAttribute, Repository, User, Vendor};
-use std::collections::{BTreeMap, HashMap};
-
-/// An entry's attributes by name. FxHash: every entry of a sync builds two
-/// such maps and looks a dozen names up; SipHash's DoS resistance buys
-/// nothing for a handful of names the configured directory sends.
-pub type Attributes<V> = HashMap<String, V, rustc_hash::FxBuildHasher>;
-
-/// A directory entry as the server sent it. LDAP attribute names are
-/// case-insensitive and servers return them in any case, so lookups ignore
-/// case (a linear scan of a dozen names is cheaper than re-keying every
-/// entry of a million-user sync).
-#[derive(Clone, Debug, Default)]
-pub struct Entry {
-    pub dn: String,
-    pub attrs: Attributes<Vec<String>>,
-    pub bin_attrs: Attributes<Vec<Vec<u8>>>,
-}
-
-fn lookup<'a, V>(map: &'a Attributes<V>, name: &str) -> Option<&'a V> {
-    map.get(name).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
-}
-
-impl Entry {
-    pub fn new(dn: String, attrs: Attributes<Vec<String>>, bin_attrs: Attributes<Vec<Vec<u8>>>) -> Entry {
-        Entry { dn, attrs, bin_attrs }
-    }
-
-    pub fn values(&self, name: &str) -> &[String] {
-        lookup(&self.attrs, name).map(Vec::as_slice).unwrap_or(&[])
-    }
-
-    /// Values that are not UTF-8 text (binary attributes).
-    pub fn binary(&self, name: &str) -> Option<&Vec<Vec<u8>>> {
-        lookup(&self.bin_attrs, name)
-    }
-}
-
-/// What mapping reads of an entry: its DN and its values by attribute name
-/// (any case). An [`Entry`] owns them; a sync maps entries as
-/// `ldap::entry::EntryView`s, borrowed from the message they arrived in.
-pub trait EntryAttributes {
-    fn dn(&self) -> &str;
-
-    /// The text values of `name`, in the order sent.
-    fn text<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's;
-
-    /// The values of `name` that are not UTF-8 text (the attribute counts
-    /// as binary when one of its values is not).
-    fn binary<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's;
-
-    /// The first text value, when it is not empty.
-    fn first<'s>(&'s self, name: &'s str) -> Option<&'s str> {
-        self.text(name).next().filter(|v| !v.is_empty())
-    }
-
-    /// Whether any attribute has binary values (few entries do: the others
-    /// need no lookups for [`non_utf8_attributes`]).
-    fn any_binary(&self) -> bool;
-}
-
-impl EntryAttributes for Entry {
-    fn dn(&self) -> &str {
-        &self.dn
-    }
-
-    fn text<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
-        self.values(name).iter().map(String::as_str)
-    }
-
-    fn binary<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
-        Entry::binary(self, name).into_iter().flatten().map(Vec::as_slice)
-    }
-
-    fn any_binary(&self) -> bool {
-        self.bin_attrs.values().any(|values| !values.is_empty())
-    }
-}
+use std::collections::BTreeMap;
 
 /// Why an entry cannot become a user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,100 +15,6 @@ pub struct MappingError {
 impl std::fmt::Display for MappingError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.dn, self.reason)
-    }
-}
-
-/// The canonical text of a UUID attribute: entryUUID as is, AD's binary
-/// objectGUID in its mixed-endian GUID form, 389-DS's nsUniqueId re-grouped.
-pub fn uuid_of(entry: &impl EntryAttributes, uuid_attribute: &str) -> Option<String> {
-    if let Some(bytes) = entry.binary(uuid_attribute).next() {
-        return Some(uuid_from_value(uuid_attribute, bytes));
-    }
-    entry.first(uuid_attribute).map(|text| uuid_from_value(uuid_attribute, text.as_bytes()))
-}
-
-/// The canonical UUID text of one raw value of the UUID attribute (see
-/// [`uuid_of`]). AD's objectGUID is binary even when its 16 bytes happen to
-/// be valid UTF-8.
-pub fn uuid_from_value(uuid_attribute: &str, value: &[u8]) -> String {
-    let text = std::str::from_utf8(value).ok().filter(|_| !uuid_attribute.eq_ignore_ascii_case("objectGUID"));
-    let Some(text) = text else {
-        return if value.len() == 16 { guid_to_string(value) } else { hex::encode(value) };
-    };
-    // Read for every entry of a sync, and entryUUID / nsUniqueId-style
-    // values mostly arrive canonical already: checked in one pass, copied.
-    if is_canonical_uuid(text.as_bytes()) {
-        return text.to_string();
-    }
-    // Otherwise one allocation, no intermediate text.
-    let mut digits = [0u8; 32];
-    let mut count = 0;
-    for &b in text.as_bytes().iter().filter(|b| **b != b'-') {
-        if count == 32 || !b.is_ascii_hexdigit() {
-            return text.to_string();
-        }
-        digits[count] = b.to_ascii_lowercase();
-        count += 1;
-    }
-    if count != 32 {
-        return text.to_string();
-    }
-    let mut canonical = String::with_capacity(36);
-    for (i, &d) in digits.iter().enumerate() {
-        if matches!(i, 8 | 12 | 16 | 20) {
-            canonical.push('-');
-        }
-        canonical.push(char::from(d));
-    }
-    canonical
-}
-
-/// 36 characters, lower-case hex digits with dashes at 8, 13, 18 and 23.
-fn is_canonical_uuid(b: &[u8]) -> bool {
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            8 | 13 | 18 | 23 => c == b'-',
-            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
-        })
-}
-
-/// Formats a 16-byte Microsoft GUID (first three groups little-endian).
-pub fn guid_to_string(b: &[u8]) -> String {
-    format!(
-        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{}",
-        b[3],
-        b[2],
-        b[1],
-        b[0],
-        b[5],
-        b[4],
-        b[7],
-        b[6],
-        b[8],
-        b[9],
-        hex::encode(&b[10..16])
-    )
-}
-
-/// A filter clause matching an entry by its canonical UUID text (the inverse
-/// of `uuid_of`): AD's objectGUID as escaped bytes, 389-DS's nsUniqueId in its
-/// own grouping, anything else as the string.
-pub fn uuid_clause(uuid_attribute: &str, uuid: &str) -> Option<String> {
-    let hex: String = uuid.chars().filter(|c| *c != '-').collect();
-    let is_hex = hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit());
-    match uuid_attribute.to_ascii_lowercase().as_str() {
-        "objectguid" => {
-            if !is_hex {
-                return None;
-            }
-            let b: Vec<&str> = (0..16).map(|i| &hex[2 * i..2 * i + 2]).collect();
-            let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
-            Some(format!("(objectGUID={})", order.iter().map(|&i| format!("\\{}", b[i])).collect::<String>()))
-        }
-        "nsuniqueid" if is_hex => {
-            Some(format!("(nsUniqueId={}-{}-{}-{})", &hex[0..8], &hex[8..16], &hex[16..24], &hex[24..32]))
-        }
-        _ => Some(format!("({uuid_attribute}={})", crate::filter::escape_value(uuid))),
     }
 }
 
@@ -361,8 +191,18 @@ pub fn user_member_keys(user: &User) -> Vec<String> {
     vec![crate::dn::normalize(&user.ldap_dn), user.username.to_lowercase()]
 }
 
+/// A group entry mapped: its identity and its members' keys (in the order
+/// read, duplicates included; the store's row packs them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappedGroup {
+    pub uuid: String,
+    pub name: String,
+    pub dn: String,
+    pub member_keys: Vec<String>,
+}
+
 /// Maps a group entry; members are keyed with [`member_key`].
-pub fn map_group(repo: &Repository, entry: &Entry) -> Result<PreparedGroup, MappingError> {
+pub fn map_group(repo: &Repository, entry: &Entry) -> Result<MappedGroup, MappingError> {
     let members = entry.values(repo.groups.member_attribute.as_str()).iter().map(String::as_str);
     map_group_with_members(repo, entry, members)
 }
@@ -374,7 +214,7 @@ pub fn map_group_with_members<'v>(
     repo: &Repository,
     entry: &impl EntryAttributes,
     members: impl Iterator<Item = &'v str>,
-) -> Result<PreparedGroup, MappingError> {
+) -> Result<MappedGroup, MappingError> {
     let fail = |reason: String| MappingError { dn: entry.dn().to_string(), reason };
     let groups = &repo.groups;
     let uuid = uuid_of(entry, &repo.users.uuid_attribute)
@@ -384,28 +224,8 @@ pub fn map_group_with_members<'v>(
         .first(name_attribute)
         .ok_or_else(|| fail(format!("has no {name_attribute} (the group name attribute)")))?
         .to_string();
-    let members = MemberKeys::new(
-        members.filter(|v| !v.trim().is_empty()).map(|v| member_key(groups.member_attribute, v)).collect(),
-    );
-    let dn_key = crate::dn::normalize(entry.dn());
-    // XXH3-128 as for users (see `sync::plan`): the hash only tells a
-    // group's content from its stored copy, and it is taken over every
-    // member (SHA-256 cost ~3,500 instructions a member). Rows an older
-    // release hashed with SHA-256 are told apart by length (`store::bulk`).
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    for part in [name.as_str(), entry.dn()].into_iter().chain(members.iter()) {
-        hasher.update(part.as_bytes());
-        hasher.update(&[0]);
-    }
-    Ok(PreparedGroup {
-        uuid,
-        name,
-        dn: entry.dn().to_string(),
-        dn_key,
-        members,
-        hash: hasher.digest128().to_le_bytes().to_vec(),
-        source_hash: None,
-    })
+    let members = members.filter(|v| !v.trim().is_empty()).map(|v| member_key(groups.member_attribute, v)).collect();
+    Ok(MappedGroup { uuid, name, dn: entry.dn().to_string(), member_keys: members })
 }
 
 /// Attributes to read for groups.
@@ -417,7 +237,7 @@ pub fn group_attributes(repo: &Repository) -> Vec<String> {
     // first window explicitly makes every AD-like server (Samba too) answer
     // alike. Other servers would not recognise the option.
     let member = match repo.vendor {
-        Vendor::ActiveDirectory => crate::ldap::range::request(member, 0),
+        Vendor::ActiveDirectory => crate::entry::range_request(member, 0),
         _ => member.to_string(),
     };
     vec![name, member, repo.users.uuid_attribute.clone()]
@@ -426,6 +246,7 @@ pub fn group_attributes(repo: &Repository) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entry::{uuid_clause, uuid_from_value, Attributes};
     use app::model::{GroupAssignment, RoleAssignment, Vendor};
     use app::presets::new_repository;
 
@@ -589,6 +410,11 @@ mod tests {
         );
         assert!(keys.contains(&member_key(MemberAttribute::MemberUid, "ANNA")));
         assert!(!keys.contains(&member_key(MemberAttribute::MemberUid, "ann")));
+    }
+
+    /// A group as its row stores it (member keys packed, content hashed).
+    fn map_group(r: &Repository, e: &Entry) -> Result<crate::store::rows::PreparedGroup, MappingError> {
+        super::map_group(r, e).map(|g| crate::store::rows::PreparedGroup::of(g.uuid, g.name, g.dn, g.member_keys))
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The one service behind the console (server functions) and the REST API.
 
 use crate::auth;
+pub use crate::clock::{now_rfc3339, unix_now};
 use crate::crypto::SecretBox;
 use crate::ldap::{self, Secrets};
 use crate::store::{RepositoryRow, Store, StoreError};
@@ -26,18 +27,6 @@ struct StoredSecrets {
     /// Referral server URL -> bind password.
     #[serde(default)]
     referral_passwords: BTreeMap<String, String>,
-}
-
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
-
-pub fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 fn internal(context: &str, e: impl std::fmt::Display) -> AppError {
@@ -337,6 +326,31 @@ impl Service {
 /// The service as the port; an `Arc<Service>` so background work can outlive a request.
 pub struct ServicePort(pub Arc<Service>);
 
+/// What the HTTP layer needs of the service besides the console's port
+/// (which the server functions share): readiness, whose a session or token
+/// is, and when sync runs end (a run's event stream sends its end at once).
+#[async_trait::async_trait]
+pub trait HttpOperations: Send + Sync {
+    async fn ready(&self) -> Result<(), String>;
+    async fn authenticate(&self, token: &str) -> Option<String>;
+    fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64>;
+}
+
+#[async_trait::async_trait]
+impl HttpOperations for Service {
+    async fn ready(&self) -> Result<(), String> {
+        self.store.ping().await.map_err(|e| e.to_string())
+    }
+
+    async fn authenticate(&self, token: &str) -> Option<String> {
+        Service::authenticate(self, token).await
+    }
+
+    fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64> {
+        Service::sync_run_ends(self)
+    }
+}
+
 #[async_trait::async_trait]
 impl Backend for ServicePort {
     async fn sign_in(&self, username: &str, password: &str) -> Result<SessionToken, AppError> {
@@ -446,7 +460,11 @@ impl Backend for ServicePort {
             changed: now_rfc3339(),
             state: row.state.clone(),
         };
-        self.0.store.update_repository(tenant, &updated, row.version).await.map_err(store_err)?;
+        // The stored cookies stay a place to continue from unless what a run
+        // reads, or how it maps, changed (a rename or a schedule does not).
+        let before = self.0.repository_of(tenant, &row)?;
+        let reads_changed = crate::sync::fingerprint::reads_differently(&before, &repo);
+        self.0.store.update_repository(tenant, &updated, row.version, reads_changed).await.map_err(store_err)?;
         tracing::info!(tenant, repository = id, version = updated.version, "repository replaced");
         self.0.repository_of(tenant, &updated)
     }
@@ -488,7 +506,17 @@ impl Backend for ServicePort {
         limit: usize,
     ) -> Result<Preview, AppError> {
         let (repo, secrets) = self.0.prepare_draft(tenant, draft, stored_id).await?;
-        ldap::preview(&repo, &secrets, limit).await.map_err(|m| AppError::unavailable(format!("preview failed: {m}")))
+        let entries = ldap::first_users(&repo, &secrets, limit)
+            .await
+            .map_err(|m| AppError::unavailable(format!("preview failed: {m}")))?;
+        let mut preview = Preview::default();
+        for entry in &entries {
+            match crate::mapping::map_user(&repo, entry, None) {
+                Ok(u) => preview.users.push(u),
+                Err(e) => preview.errors.push(e.to_string()),
+            }
+        }
+        Ok(preview)
     }
 
     async fn start_sync(&self, tenant: &str, id: &str, request: SyncRequest) -> Result<String, AppError> {
@@ -541,7 +569,7 @@ impl Backend for ServicePort {
     async fn next_runs(&self, tenant: &str, id: &str) -> Result<NextRuns, AppError> {
         let row = self.0.load_row(tenant, id).await?;
         let repo = self.0.repository_of(tenant, &row)?;
-        Ok(crate::schedule::next_runs(&self.0, tenant, &repo, unix_now()).await)
+        Ok(crate::schedule::next_runs(&self.0.store, tenant, &repo, unix_now()).await)
     }
 
     async fn resync_user(&self, tenant: &str, user_id: &str) -> Result<User, AppError> {
@@ -576,7 +604,7 @@ impl Backend for ServicePort {
         };
         let user = crate::mapping::map_user(&repo, &entry, None)
             .map_err(|e| AppError::Conflict { message: format!("the entry can no longer be imported: {e}") })?;
-        let prepared = crate::sync::plan::prepare(user);
+        let prepared = crate::store::rows::PreparedUser::of(user);
         if let Some(refused) = self.0.store.upsert_user(tenant, &repo.id, &prepared, &now).await.map_err(store_err)? {
             return Err(AppError::Conflict {
                 message: format!("the entry can no longer be imported: {}", refused.message),

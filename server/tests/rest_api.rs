@@ -43,7 +43,7 @@ async fn call(
 impl Api {
     async fn new(service: std::sync::Arc<dirbridge::service::Service>) -> Api {
         let router =
-            dirbridge::web::router(service, dirbridge::web::leptos_options("127.0.0.1:3000".parse().expect("addr")));
+            dirbridge::http::router(service, dirbridge::http::leptos_options("127.0.0.1:3000".parse().expect("addr")));
         let (status, body, _) = call(
             &router,
             "POST",
@@ -75,9 +75,9 @@ fn field_names(body: &Value) -> Vec<String> {
 #[tokio::test]
 async fn authentication_is_required_everywhere_but_health_and_token() {
     let e = env(5).await;
-    let router = dirbridge::web::router(
+    let router = dirbridge::http::router(
         e.service.clone(),
-        dirbridge::web::leptos_options("127.0.0.1:3000".parse().expect("addr")),
+        dirbridge::http::leptos_options("127.0.0.1:3000".parse().expect("addr")),
     );
     assert_eq!(call(&router, "GET", "/healthz", None, None).await.0, StatusCode::OK);
     assert_eq!(call(&router, "GET", "/readyz", None, None).await.0, StatusCode::OK);

@@ -696,3 +696,58 @@ async fn a_username_another_user_has_fails_that_entry_in_any_page_until_the_hold
     let enabled: Vec<_> = now.users.iter().filter(|u| u.enabled).map(|u| u.ldap_dn.as_str()).collect();
     assert_eq!(enabled, [claimant_dn.as_str()], "{now:?}");
 }
+
+#[tokio::test]
+async fn a_rename_or_a_new_schedule_keeps_fingerprints_and_cookie_a_new_mapping_maps_everyone_again() {
+    let e = env(60).await;
+    let port = ServicePort(e.service.clone());
+    port.create_repository("default", repository(&e.slapd, "keep")).await.expect("created");
+    let first = sync(&port, "keep", false).await;
+    assert_eq!((first.state.as_str(), first.counts.added), ("succeeded", 61), "{first:?}");
+    // A user's stored fingerprint changes whenever a run maps it again (the
+    // mapping key is part of it), so equal fingerprints mean "not re-mapped".
+    let db = rusqlite::Connection::open(e.data.path().join("dirbridge.db")).expect("store");
+    let fingerprints = |db: &rusqlite::Connection| -> Vec<String> {
+        let mut q = db.prepare("SELECT hex(source_hash) FROM users ORDER BY ldap_uuid").expect("query");
+        q.query_map([], |r| r.get::<_, String>(0)).expect("rows").map(|r| r.expect("row")).collect()
+    };
+    let stored = fingerprints(&db);
+    assert_eq!(stored.len(), 61);
+
+    // Rename, reprioritise and reschedule: nothing a run reads or maps.
+    let mut repo = port.get_repository("default", "keep").await.expect("repo");
+    repo.name = "Kept under another name".into();
+    repo.priority = 5;
+    repo.sync.full_sync =
+        app::model::Schedule { enabled: true, cron: Some("0 0 1 1 *".into()), interval_seconds: None };
+    port.replace_repository("default", "keep", repo).await.expect("replaced");
+    e.slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nreplace: mail\nmail: kept@example.org\n",
+            devdir::ldif::user_dn(3)
+        ))
+        .expect("modify");
+    // The changed sync continues from the cookie the full sync stored.
+    let changed = run(&port, "keep", SyncMode::Changed).await;
+    assert_eq!((changed.state.as_str(), changed.method.as_str()), ("succeeded", "syncrepl"), "{changed:?}");
+    assert_eq!((changed.counts.seen, changed.counts.updated), (1, 1), "{changed:?}");
+    let full = sync(&port, "keep", false).await;
+    assert_eq!((full.counts.seen, full.counts.unchanged, full.counts.updated), (61, 61, 0), "{full:?}");
+    let now = fingerprints(&db);
+    let remapped = stored.iter().zip(&now).filter(|(a, b)| a != b).count();
+    assert_eq!(remapped, 1, "only the modified user was mapped again");
+
+    // A new attribute mapping changes how every entry maps: the cookie goes,
+    // the next changed sync reads everything, and every user is mapped again.
+    let mut repo = port.get_repository("default", "keep").await.expect("repo");
+    repo.users.attribute_mappings.push(app::model::AttributeMapping::new("attributes.employee", "employeeNumber"));
+    port.replace_repository("default", "keep", repo).await.expect("replaced");
+    let after = run(&port, "keep", SyncMode::Changed).await;
+    assert_eq!(
+        (after.state.as_str(), after.method.as_str(), after.counts.seen),
+        ("succeeded", "paged", 61),
+        "{after:?}"
+    );
+    let again = fingerprints(&db);
+    assert!(now.iter().zip(&again).all(|(a, b)| a != b), "every user was mapped again");
+}

@@ -6,7 +6,7 @@
 //! and values are borrowed from the message to fingerprint and map an entry
 //! ([`EntryView`]); only an [`Entry`] kept beyond the message copies them.
 
-use crate::mapping::{Attributes, Entry, EntryAttributes};
+use crate::entry::{Attributes, Entry, EntryAttributes};
 use ldap3::asn1::{StructureTag, TagClass, PL};
 use std::borrow::Cow;
 use std::ops::Range;

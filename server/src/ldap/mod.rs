@@ -7,10 +7,10 @@ pub mod range;
 pub mod rootdse;
 pub mod tls;
 
+use crate::entry::{Entry, EntryAttributes};
 use crate::filter;
-use crate::mapping::{self, Entry, EntryAttributes};
-use crate::validate::{parse_pem_certificates, ServerUrl};
-use app::model::{BindType, Preview, Repository, Scope as UserScope, ServerInfo, TestLogin, TestResult, TestStep};
+use crate::ldap_url::{parse_pem_certificates, ServerUrl};
+use app::model::{BindType, Repository, Scope as UserScope, ServerInfo, TestLogin, TestResult, TestStep};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, SearchOptions, StdStream};
 use std::time::{Duration, Instant};
 
@@ -474,26 +474,20 @@ async fn connect_and_bind(repo: &Repository, secrets: &Secrets) -> Result<Connec
     Ok(conn)
 }
 
-/// The first `limit` users the configuration would import, mapped.
-pub async fn preview(repo: &Repository, secrets: &Secrets, limit: usize) -> Result<Preview, String> {
+/// The first `limit` user entries the configuration selects (the preview
+/// maps them).
+pub async fn first_users(repo: &Repository, secrets: &Secrets, limit: usize) -> Result<Vec<Entry>, String> {
     let mut conn = connect_and_bind(repo, secrets).await?;
     let entries = search_users(&mut conn.ldap, repo, None, limit.clamp(1, 1000) as i32, user_attributes(repo)).await?;
     let _ = conn.ldap.unbind().await;
-    let mut preview = Preview::default();
-    for entry in &entries {
-        match mapping::map_user(repo, entry, None) {
-            Ok(u) => preview.users.push(u),
-            Err(e) => preview.errors.push(e.to_string()),
-        }
-    }
-    Ok(preview)
+    Ok(entries)
 }
 
 /// Reads one user entry: first at its last known DN, then by UUID under the
 /// users DN (it may have been renamed or moved). `None` when it is gone.
 pub async fn read_user(repo: &Repository, secrets: &Secrets, dn: &str, uuid: &str) -> Result<Option<Entry>, String> {
     let mut conn = connect_and_bind(repo, secrets).await?;
-    let wanted = |e: &Entry| mapping::uuid_of(e, &repo.users.uuid_attribute).as_deref() == Some(uuid);
+    let wanted = |e: &Entry| crate::entry::uuid_of(e, &repo.users.uuid_attribute).as_deref() == Some(uuid);
     let filter = filter::user_filter(&repo.users.object_classes, &repo.users.filters, None);
     let at_dn = conn.ldap.with_timeout(timeout_of(repo)).search(dn, Scope::Base, &filter, user_attributes(repo)).await;
     if let Ok(ldap3::SearchResult(entries, res)) = at_dn {
@@ -504,7 +498,7 @@ pub async fn read_user(repo: &Repository, secrets: &Secrets, dn: &str, uuid: &st
             }
         }
     }
-    let Some(clause) = mapping::uuid_clause(&repo.users.uuid_attribute, uuid) else {
+    let Some(clause) = crate::entry::uuid_clause(&repo.users.uuid_attribute, uuid) else {
         return Ok(None);
     };
     let found = search_users(&mut conn.ldap, repo, Some(clause), 2, user_attributes(repo)).await?;

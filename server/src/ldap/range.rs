@@ -10,60 +10,15 @@
 //! other server.
 
 use super::entry::{malformed, RawEntry};
+use crate::entry::{parse_range, range_request, RANGE_WINDOW};
 use ldap3::asn1::{StructureTag, TagClass, PL};
 use ldap3::{Ldap, Scope};
 use std::time::Duration;
 
-/// Values asked for per window: Active Directory's default MaxValRange, so
-/// asking explicitly costs no more round trips than AD's own windows.
-pub const WINDOW: u64 = 1500;
-
 /// Windows of one attribute read at most: a server that keeps answering (a
 /// bug, or a group growing faster than it is read) cannot keep a sync
 /// reading forever; the entry then fails. 20 million values.
-const MAX_WINDOWS: u64 = 20_000_000 / WINDOW;
-
-/// One window of an attribute's values as the server labelled it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Window {
-    /// The attribute description without the range option (`member`).
-    pub attribute: String,
-    pub start: u64,
-    /// The last value's index; None for `*` (the window holds the rest).
-    pub end: Option<u64>,
-}
-
-/// Splits `member;range=0-1499` into its attribute and window; None when the
-/// description has no range option (or a malformed one).
-pub fn parse(description: &str) -> Option<Window> {
-    let mut options = description.split(';');
-    let mut attribute = options.next()?.to_string();
-    let mut window = None;
-    for option in options {
-        let range = option.get(..6).filter(|p| p.eq_ignore_ascii_case("range=")).map(|_| &option[6..]);
-        match range {
-            Some(bounds) if window.is_none() => {
-                let (start, end) = bounds.split_once('-')?;
-                let start = start.parse().ok()?;
-                let end = if end == "*" { None } else { Some(end.parse().ok().filter(|e| *e >= start)?) };
-                window = Some((start, end));
-            }
-            // Other options (`;binary`, language tags) stay in the name.
-            _ => {
-                attribute.push(';');
-                attribute.push_str(option);
-            }
-        }
-    }
-    let (start, end) = window?;
-    Some(Window { attribute, start, end })
-}
-
-/// The description that asks for `attribute`'s values from `start` on, one
-/// window at a time.
-pub fn request(attribute: &str, start: u64) -> String {
-    format!("{attribute};range={start}-{}", start + WINDOW - 1)
-}
+const MAX_WINDOWS: u64 = 20_000_000 / RANGE_WINDOW;
 
 /// The attributes of a SearchResultEntry: (description, values), mutable.
 fn attributes_mut(tag: &mut StructureTag) -> Option<impl Iterator<Item = (&mut StructureTag, &mut Vec<StructureTag>)>> {
@@ -88,7 +43,7 @@ pub fn unfinished(tag: &StructureTag) -> Vec<(String, u64)> {
     entry
         .attributes()
         .flatten()
-        .filter_map(|a| parse(std::str::from_utf8(a.name).ok()?))
+        .filter_map(|a| parse_range(std::str::from_utf8(a.name).ok()?))
         .filter_map(|w| Some((w.attribute, w.end?.checked_add(1)?)))
         .collect()
 }
@@ -99,7 +54,7 @@ pub fn rename_windows(tag: &mut StructureTag) {
     let Some(attributes) = attributes_mut(tag) else { return };
     for (name, _) in attributes {
         let PL::P(bytes) = &mut name.payload else { continue };
-        if let Some(window) = std::str::from_utf8(bytes).ok().and_then(parse) {
+        if let Some(window) = std::str::from_utf8(bytes).ok().and_then(parse_range) {
             *bytes = window.attribute.into_bytes();
         }
     }
@@ -111,7 +66,7 @@ pub fn append(tag: &mut StructureTag, attribute: &str, values: Vec<Vec<u8>>) -> 
     let Some(attributes) = attributes_mut(tag) else { return false };
     for (name, existing) in attributes {
         let PL::P(bytes) = &name.payload else { continue };
-        let windowed = std::str::from_utf8(bytes).ok().and_then(parse);
+        let windowed = std::str::from_utf8(bytes).ok().and_then(parse_range);
         if windowed.is_some_and(|w| w.attribute.eq_ignore_ascii_case(attribute)) {
             existing.extend(values.into_iter().map(|v| StructureTag {
                 class: TagClass::Universal,
@@ -139,7 +94,7 @@ fn window_values(tag: &StructureTag, attribute: &str, start: u64) -> Result<Opti
     let entry = RawEntry::of(tag).ok_or_else(malformed)?;
     for a in entry.attributes() {
         let a = a.ok_or_else(malformed)?;
-        let Some(window) = std::str::from_utf8(a.name).ok().and_then(parse) else { continue };
+        let Some(window) = std::str::from_utf8(a.name).ok().and_then(parse_range) else { continue };
         if !window.attribute.eq_ignore_ascii_case(attribute) {
             continue;
         }
@@ -182,9 +137,9 @@ pub async fn complete(ldap: &mut Ldap, timeout: Duration, tag: &mut StructureTag
             let mut start = first;
             for windows in 1.. {
                 if windows > MAX_WINDOWS {
-                    return Err(format!("{attribute} of {dn} has more than {} values", MAX_WINDOWS * WINDOW));
+                    return Err(format!("{attribute} of {dn} has more than {} values", MAX_WINDOWS * RANGE_WINDOW));
                 }
-                let wanted = request(&attribute, start);
+                let wanted = range_request(&attribute, start);
                 let found = ldap
                     .with_timeout(timeout)
                     .search(&dn, Scope::Base, "(objectClass=*)", vec![wanted])
@@ -213,30 +168,6 @@ pub async fn complete(ldap: &mut Ldap, timeout: Duration, tag: &mut StructureTag
 mod tests {
     use super::*;
     use crate::ldap::entry::{into_entry, tests::raw_entry};
-
-    fn window(attribute: &str, start: u64, end: Option<u64>) -> Option<Window> {
-        Some(Window { attribute: attribute.into(), start, end })
-    }
-
-    #[test]
-    fn parses_windows_and_ignores_other_descriptions() {
-        assert_eq!(parse("member;range=0-1499"), window("member", 0, Some(1499)));
-        assert_eq!(parse("member;Range=1500-*"), window("member", 1500, None));
-        assert_eq!(parse("member;binary;range=3-4"), window("member;binary", 3, Some(4)));
-        assert_eq!(parse("member"), None);
-        assert_eq!(parse("member;lang-en"), None);
-        // Malformed windows are not windows: the attribute keeps its name
-        // and nothing is asked for on the strength of a bad end.
-        assert_eq!(parse("member;range=5-2"), None);
-        assert_eq!(parse("member;range=a-*"), None);
-        assert_eq!(parse("member;range=0"), None);
-    }
-
-    #[test]
-    fn requests_one_window_from_a_start() {
-        assert_eq!(request("member", 0), "member;range=0-1499");
-        assert_eq!(request("member", 1500), "member;range=1500-2999");
-    }
 
     #[test]
     fn finds_unfinished_windows_and_completes_them_under_the_plain_name() {

@@ -11,11 +11,10 @@
 //! Its calls are synchronous and short (one batch); the engine runs them
 //! through [`blocking`] so they do not stall other tasks.
 
-use super::groups::{MemberKeys, PreparedGroup};
 use super::keys::UuidKey;
-use super::sync::{
-    changed_fields, BatchOutcome, Missing, PreparedUser, Removal, RunEnd, SeenPlaces, SyncState, DISABLE_USERS,
-    FINISH_RUN,
+use super::rows::{
+    changed_fields, BatchOutcome, MemberKeys, Missing, PreparedGroup, PreparedUser, Removal, RunEnd, SeenPlaces,
+    SyncState, DISABLE_USERS, FINISH_RUN,
 };
 use super::StoreError;
 use app::model::{GroupCounts, SyncChange, SyncError};
@@ -883,7 +882,7 @@ fn stored_members(conn: &Connection, id: i64) -> Result<MemberKeys, StoreError> 
 mod tests {
     use super::*;
     use crate::store::keys::StoredKey;
-    use crate::store::sync::SeenPlaces;
+    use crate::store::rows::SeenPlaces;
 
     /// A store in a file of a temp dir (kept while the dir is).
     async fn store() -> (tempfile::TempDir, crate::store::Store) {
@@ -1162,7 +1161,7 @@ mod tests {
     }
 
     fn user(uuid: &str, username: &str, enabled: bool) -> PreparedUser {
-        crate::sync::plan::prepare(app::model::User {
+        crate::store::rows::PreparedUser::of(app::model::User {
             ldap_uuid: uuid.into(),
             username: username.into(),
             ldap_dn: format!("uid={uuid},dc=x"),

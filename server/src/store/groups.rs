@@ -9,127 +9,6 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 /// Nesting deeper than this is not followed (cycles end here too).
 const MAX_NESTING: i64 = 32;
 
-/// A group read from the directory, ready to write.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PreparedGroup {
-    pub uuid: String,
-    pub name: String,
-    pub dn: String,
-    pub dn_key: String,
-    pub members: MemberKeys,
-    pub hash: Vec<u8>,
-    /// The fingerprint of the entry it was mapped from (see `sync::fingerprint`).
-    pub source_hash: Option<[u8; 16]>,
-}
-
-/// A group's member keys, sorted (by bytes) and without duplicates, packed
-/// in one buffer as `<byte length>:<key>` pieces. This is the form the
-/// group's row keeps (`groups.members`, built the same way by migration
-/// 0008): a changed group is compared with it and only the difference is
-/// written, and it holds a huge group in one allocation instead of one
-/// string per member.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MemberKeys {
-    packed: Vec<u8>,
-    len: usize,
-}
-
-impl MemberKeys {
-    /// Sorts and deduplicates `keys`, then packs them.
-    pub fn new(mut keys: Vec<String>) -> MemberKeys {
-        keys.sort_unstable();
-        keys.dedup();
-        let mut packed = Vec::with_capacity(keys.iter().map(|k| k.len() + 4).sum());
-        for k in &keys {
-            packed.extend_from_slice(k.len().to_string().as_bytes());
-            packed.push(b':');
-            packed.extend_from_slice(k.as_bytes());
-        }
-        MemberKeys { packed, len: keys.len() }
-    }
-
-    /// Reads the stored form back, checking it against the stored `count`:
-    /// a damaged value is an error, never a shorter member list (that would
-    /// leave memberships behind).
-    pub fn from_stored(packed: Vec<u8>, count: i64) -> Result<MemberKeys, String> {
-        let mut len = 0;
-        let mut previous: Option<&str> = None;
-        let mut rest = packed.as_slice();
-        while !rest.is_empty() {
-            let (key, after) = split_piece(rest).ok_or("a group's stored member list is damaged")?;
-            if previous.is_some_and(|p| p >= key) {
-                return Err("a group's stored member list is out of order".into());
-            }
-            previous = Some(key);
-            len += 1;
-            rest = after;
-        }
-        if i64::try_from(len).ok() != Some(count) {
-            return Err(format!("a group's stored member list has {len} keys, its count says {count}"));
-        }
-        Ok(MemberKeys { packed, len })
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The packed form, as stored.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.packed
-    }
-
-    /// The keys, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
-        let mut rest = self.packed.as_slice();
-        std::iter::from_fn(move || {
-            let (key, after) = split_piece(rest)?;
-            rest = after;
-            Some(key)
-        })
-    }
-
-    /// What changes from `self` to `new`: the keys only `self` has, and
-    /// the keys only `new` has (one merge of the two sorted lists).
-    pub fn difference<'a>(&'a self, new: &'a MemberKeys) -> (Vec<&'a str>, Vec<&'a str>) {
-        let (mut gone, mut added) = (Vec::new(), Vec::new());
-        let (mut old_keys, mut new_keys) = (self.iter().peekable(), new.iter().peekable());
-        loop {
-            match (old_keys.peek(), new_keys.peek()) {
-                (Some(o), Some(n)) => match o.cmp(n) {
-                    std::cmp::Ordering::Less => gone.extend(old_keys.next()),
-                    std::cmp::Ordering::Greater => added.extend(new_keys.next()),
-                    std::cmp::Ordering::Equal => {
-                        old_keys.next();
-                        new_keys.next();
-                    }
-                },
-                (Some(_), None) => gone.extend(old_keys.next()),
-                (None, Some(_)) => added.extend(new_keys.next()),
-                (None, None) => return (gone, added),
-            }
-        }
-    }
-}
-
-/// The first `<length>:<key>` piece of `packed` and what follows it; None
-/// when there is none or it is malformed.
-fn split_piece(packed: &[u8]) -> Option<(&str, &[u8])> {
-    let colon = packed.iter().take(20).position(|&b| b == b':')?;
-    let digits = std::str::from_utf8(&packed[..colon]).ok()?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let len: usize = digits.parse().ok()?;
-    let rest = &packed[colon + 1..];
-    let key = std::str::from_utf8(rest.get(..len)?).ok()?;
-    Some((key, &rest[len..]))
-}
-
 /// A group a user belongs to, directly (depth 0) or through nesting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Membership {
@@ -215,6 +94,7 @@ fn group_of(r: &sqlx::sqlite::SqliteRow) -> Group {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::rows::MemberKeys;
     use crate::store::test_support::{migrated_up_to, MIGRATIONS};
 
     /// A user's groups are found from its member keys, on a million users
@@ -303,44 +183,5 @@ mod tests {
             sqlx::query_as("SELECT member_key, group_id FROM group_members").fetch_all(&pool).await.expect("members");
         let want = [("cn=a\\2c b", 1), ("uid=x:10", 1), ("uid=y", 1), ("uid=z", 2), ("uid=zoë", 1)];
         assert_eq!(members, want.map(|(k, g)| (k.to_string(), g)));
-    }
-
-    #[test]
-    fn member_keys_pack_sorted_without_duplicates_and_read_back() {
-        let keys = ["uid=b", "12:uid=a", "", "uid=b", "cn=x\nline", "uid=zoë"];
-        let members = MemberKeys::new(keys.iter().map(|k| k.to_string()).collect());
-        let listed: Vec<&str> = members.iter().collect();
-        assert_eq!(listed, ["", "12:uid=a", "cn=x\nline", "uid=b", "uid=zoë"]);
-        assert_eq!(members.len(), 5);
-        let back = MemberKeys::from_stored(members.as_bytes().to_vec(), 5).expect("reads back");
-        assert_eq!(back, members);
-        assert!(MemberKeys::from_stored(Vec::new(), 0).expect("empty").is_empty());
-    }
-
-    #[test]
-    fn a_damaged_member_list_is_an_error_not_a_shorter_list() {
-        let members = MemberKeys::new(vec!["uid=a".into(), "uid=b".into()]);
-        let whole = members.as_bytes().to_vec();
-        for cut in 1..whole.len() {
-            assert!(MemberKeys::from_stored(whole[..cut].to_vec(), 2).is_err(), "cut at {cut}");
-        }
-        assert!(MemberKeys::from_stored(whole.clone(), 2).is_ok());
-        assert!(MemberKeys::from_stored(whole, 3).is_err());
-        for bad in ["x:uid=a", "5uid=a", ":uid=a", "5:uid=b5:uid=a", "5:uid=a5:uid=a", "-1:"] {
-            assert!(MemberKeys::from_stored(bad.as_bytes().to_vec(), 2).is_err(), "{bad}");
-            assert!(MemberKeys::from_stored(bad.as_bytes().to_vec(), 1).is_err(), "{bad}");
-        }
-        assert!(MemberKeys::from_stored(b"2:\xff\xfe".to_vec(), 1).is_err());
-    }
-
-    #[test]
-    fn the_difference_of_two_member_lists_is_what_one_has_and_the_other_not() {
-        let of = |keys: &[&str]| MemberKeys::new(keys.iter().map(|k| k.to_string()).collect());
-        let old = of(&["a", "b", "d", "f"]);
-        let new = of(&["b", "c", "d", "g", "h"]);
-        assert_eq!(old.difference(&new), (vec!["a", "f"], vec!["c", "g", "h"]));
-        assert_eq!(new.difference(&new), (vec![], vec![]));
-        assert_eq!(of(&[]).difference(&old), (vec![], vec!["a", "b", "d", "f"]));
-        assert_eq!(old.difference(&of(&[])), (vec!["a", "b", "d", "f"], vec![]));
     }
 }

@@ -225,12 +225,16 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces body and secrets if the stored version is still `expected_version`.
+    /// Replaces body and secrets if the stored version is still
+    /// `expected_version`. The sync state (its cookies) goes when
+    /// `reads_changed`: the next changed sync must then start from a complete
+    /// read.
     pub async fn update_repository(
         &self,
         tenant: &str,
         row: &RepositoryRow,
         expected_version: i64,
+        reads_changed: bool,
     ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE repositories SET body = ?, secrets = ?, version = ?, changed = ? WHERE tenant = ? AND id = ? AND version = ? AND state = 'active'",
@@ -245,9 +249,9 @@ impl Store {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 1 {
-            // The user selection may have changed: the next changed sync
-            // must start from a complete read. Schedules count from now.
-            for table in ["sync_state", "schedule_state"] {
+            // Schedules count from now.
+            let tables: &[&str] = if reads_changed { &["sync_state", "schedule_state"] } else { &["schedule_state"] };
+            for table in tables {
                 sqlx::query(&format!("DELETE FROM {table} WHERE tenant = ? AND repository_id = ?"))
                     .bind(tenant)
                     .bind(&row.id)
@@ -514,6 +518,7 @@ pub mod bulk;
 pub mod groups;
 pub mod keys;
 pub mod known;
+pub mod rows;
 pub mod sync;
 
 /// What the store's tests share.

@@ -9,8 +9,7 @@
 //! adversarial content against a list), so a non-cryptographic hash does.
 
 use crate::ldap::entry::{self, AttributeNames, RawEntry};
-use crate::mapping;
-use app::model::Repository;
+use app::model::{Assignments, GroupsConfig, ReferralStrategy, Repository, UsersConfig, Vendor};
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 pub type SourceHash = [u8; 16];
@@ -24,20 +23,60 @@ pub type SourceHash = [u8; 16];
 /// 3: it hashes the DN and the attributes the read is for, not the list
 /// around them, so entries read together with others' attributes (users and
 /// groups in one content sync) fingerprint as when read alone.
-const MAPPING_RULES: &str = "dirbridge-user-mapping-3";
+/// 4: the key covers what mapping and the reads look at ([`MappingInputs`]),
+/// not the whole repository resource (a rename or a new schedule re-mapped
+/// everyone).
+const MAPPING_RULES: &str = "dirbridge-user-mapping-4";
+
+/// The parts of a repository that decide what a run reads and how an entry
+/// maps: where and as whom it reads, which users and groups, their
+/// attributes and mappings, the assignments. Not its name, priority,
+/// schedules, login options, deletion policy, edit mode or version: changing
+/// those neither changes a stored user nor what the directory sends.
+/// Never a secret: fingerprints are stored, and a fast hash must not become
+/// a way to test passwords.
+#[derive(serde::Serialize)]
+struct MappingInputs<'a> {
+    id: &'a str,
+    vendor: Vendor,
+    servers: &'a [String],
+    bind_dn: Option<&'a str>,
+    referral_strategy: ReferralStrategy,
+    referral_urls: Vec<&'a str>,
+    users: &'a UsersConfig,
+    groups: &'a GroupsConfig,
+    assignments: &'a Assignments,
+}
+
+impl<'a> MappingInputs<'a> {
+    fn of(repo: &'a Repository) -> Self {
+        let connection = &repo.connection;
+        MappingInputs {
+            id: &repo.id,
+            vendor: repo.vendor,
+            servers: &connection.servers,
+            bind_dn: connection.bind_dn.as_deref(),
+            referral_strategy: connection.referrals.strategy,
+            referral_urls: connection.referrals.servers.iter().map(|s| s.url.as_str()).collect(),
+            users: &repo.users,
+            groups: &repo.groups,
+            assignments: &repo.assignments,
+        }
+    }
+}
 
 /// What mapping an entry depends on besides the entry itself.
 pub fn mapping_key(repo: &Repository) -> u128 {
-    // Never a secret in the key, even one still in memory: fingerprints are
-    // stored, and a fast hash must not become a way to test passwords.
-    let mut shape = repo.clone();
-    shape.connection.bind_password = None;
-    for server in &mut shape.connection.referrals.servers {
-        server.bind_password = None;
-    }
     let mut input = MAPPING_RULES.as_bytes().to_vec();
-    input.extend(serde_json::to_vec(&shape).unwrap_or_default());
+    input.extend(serde_json::to_vec(&MappingInputs::of(repo)).unwrap_or_default());
     xxh3_128(&input)
+}
+
+/// Whether a change from `old` to `new` changes what a run reads or how it
+/// maps: only then are the stored sync state's cookies no longer a place to
+/// continue from (the next run must read, and map, everything).
+pub fn reads_differently(old: &Repository, new: &Repository) -> bool {
+    mapping_key(old) != mapping_key(new)
 }
 
 /// The source hash of an entry as the server sent it: the mapping key, then
@@ -57,7 +96,7 @@ fn source_hash(entry: &RawEntry, mapping_key: u128, keep: Option<&AttributeNames
 /// The entry's canonical UUID (Some(None): it has no UUID attribute); None
 /// when the entry is malformed before it.
 fn uuid_of(entry: &RawEntry, uuid_attribute: &str) -> Option<Option<String>> {
-    Some(entry.first_value(uuid_attribute)?.map(|value| mapping::uuid_from_value(uuid_attribute, value)))
+    Some(entry.first_value(uuid_attribute)?.map(|value| crate::entry::uuid_from_value(uuid_attribute, value)))
 }
 
 /// What reading an entry found.
@@ -192,5 +231,36 @@ pub(crate) mod tests {
         assert_eq!(key, mapping_key(&repo), "secrets are not part of the key");
         repo.users.username_attribute = "cn".into();
         assert_ne!(key, mapping_key(&repo));
+    }
+
+    #[test]
+    fn only_what_mapping_and_the_reads_look_at_is_part_of_the_key() {
+        let repo = app::presets::new_repository(app::model::Vendor::OpenLdap);
+        let changed = |edit: &dyn Fn(&mut Repository)| {
+            let mut other = repo.clone();
+            edit(&mut other);
+            reads_differently(&repo, &other)
+        };
+        // Neither a stored user nor what the directory sends changes.
+        assert!(!changed(&|r| r.name = "Renamed".into()));
+        assert!(!changed(&|r| r.priority = 7));
+        assert!(!changed(&|r| r.sync.full_sync.cron = Some("0 3 * * *".into())));
+        assert!(!changed(&|r| r.sync.changed_sync.interval_seconds = Some(60)));
+        assert!(!changed(&|r| r.sync.page_size = 17));
+        assert!(!changed(&|r| r.sync.deletion.max_delete_percent = 3));
+        assert!(!changed(&|r| r.login.is_auto_creation = !r.login.is_auto_creation));
+        assert!(!changed(&|r| r.meta = Some(app::model::Meta { version: 9, ..Default::default() })));
+        assert!(!changed(&|r| r.connection.timeout_seconds = 99));
+        // What is read, or how it maps.
+        assert!(changed(&|r| r.connection.servers = vec!["ldap://elsewhere".into()]));
+        assert!(changed(&|r| r.connection.bind_dn = Some("cn=reader".into())));
+        assert!(changed(&|r| r.users.filters = vec!["(department=Sales)".into()]));
+        assert!(changed(&|r| r.users.users_dn = Some("ou=Staff,dc=example,dc=org".into())));
+        assert!(changed(&|r| r.users.attribute_mappings.push(app::model::AttributeMapping::new("phone", "mobile"))));
+        assert!(changed(&|r| r.users.account_status_attribute = Some("nsAccountLock".into())));
+        assert!(changed(&|r| r.users.uuid_attribute = "nsUniqueId".into()));
+        assert!(changed(&|r| r.groups.groups_dn = Some("ou=Teams,dc=example,dc=org".into())));
+        assert!(changed(&|r| r.assignments.roles.push(Default::default())));
+        assert!(changed(&|r| r.vendor = app::model::Vendor::Ds389));
     }
 }

@@ -6,15 +6,17 @@ pub mod fingerprint;
 mod joint;
 pub mod plan;
 
+use crate::clock::now_rfc3339;
+use crate::entry::EntryAttributes;
 use crate::ldap::content_sync::{self, SyncItem};
 use crate::ldap::entry::{AttributeNames, EntryView, RawEntry};
 use crate::ldap::{self, Secrets};
-use crate::mapping::{self, EntryAttributes};
-use crate::service::now_rfc3339;
+use crate::mapping;
 use crate::store::bulk::{blocking, Bulk};
-use crate::store::groups::PreparedGroup;
 use crate::store::known::KnownUsers;
-use crate::store::sync::{PreparedUser, Removal, RunEnd, SeenPlaces, SyncState, MAX_SAMPLES};
+use crate::store::rows::PreparedGroup;
+use crate::store::rows::{PreparedUser, Removal, RunEnd, SeenPlaces, SyncState};
+use crate::store::sync::MAX_SAMPLES;
 use crate::store::Store;
 use app::error::AppError;
 use app::model::{
@@ -924,7 +926,7 @@ impl JointReader {
         let place = RawEntry::of(&tag).and_then(|raw| {
             let dn = std::str::from_utf8(raw.dn).ok()?;
             let classes = raw.text_values("objectClass").ok()?.unwrap_or_default();
-            let uuid = raw.first_value(uuid_attribute)?.map(|v| mapping::uuid_from_value(uuid_attribute, v));
+            let uuid = raw.first_value(uuid_attribute)?.map(|v| crate::entry::uuid_from_value(uuid_attribute, v));
             let part = self.split.classify(dn, classes);
             // The DN is copied only for the messages of the rare cases.
             let named = part == joint::Part::Unsure || (part == joint::Part::Neither && uuid.is_none());
@@ -978,7 +980,8 @@ impl GroupReader {
             })?;
             // Members that are not text are no members (as in an Entry).
             let members = members.unwrap_or_default();
-            Ok(mapping::map_group_with_members(&self.repo, &entry, members.into_iter()))
+            Ok(mapping::map_group_with_members(&self.repo, &entry, members.into_iter())
+                .map(|g| PreparedGroup::of(g.uuid, g.name, g.dn, g.member_keys)))
         };
         match fingerprint::recognise(&tag, (&self.repo.users.uuid_attribute, keep), self.mapping_key, stored, decode) {
             Ok(Recognised::Unchanged(uuid)) => Item::Unchanged(uuid),
@@ -1038,9 +1041,9 @@ impl UserReader {
 fn map_entry(repo: &Repository, entry: &impl EntryAttributes) -> MappedUser {
     let non_utf8 = mapping::non_utf8_attributes(repo, entry);
     let result = match mapping::map_user(repo, entry, None) {
-        Ok(user) => Ok(plan::prepare(user)),
+        Ok(user) => Ok(PreparedUser::of(user)),
         Err(e) => {
-            Err(Unmapped { uuid: mapping::uuid_of(entry, &repo.users.uuid_attribute), dn: e.dn, reason: e.reason })
+            Err(Unmapped { uuid: crate::entry::uuid_of(entry, &repo.users.uuid_attribute), dn: e.dn, reason: e.reason })
         }
     };
     MappedUser { result, non_utf8 }
@@ -1818,6 +1821,7 @@ mod tests {
         );
         let Item::Group(Ok(group)) = reader.read(raw_form(&tree)) else { panic!("a group") };
         let want = mapping::map_group(&reader.repo, &crate::ldap::entry::into_entry(tree.clone()).expect("entry"))
+            .map(|g| PreparedGroup::of(g.uuid, g.name, g.dn, g.member_keys))
             .expect("maps");
         // The Entry path keeps one attribute per name as sent ("member"): the
         // raw path also takes "Member", as the directory means.

@@ -1,34 +1,7 @@
 //! Pure decisions of a sync run, unit-tested without a directory.
 
-use crate::store::sync::{PreparedUser, SyncState, UserBody};
-use app::model::{SyncMode, User};
-
-/// Serialises a user's body once (the fields without a column; see
-/// [`UserBody`]) and hashes it with the columns: an unchanged entry hashes
-/// the same in every run, whatever the sync time.
-pub fn prepare(mut user: User) -> PreparedUser {
-    let body = serde_json::to_string(&UserBody::take(&mut user)).unwrap_or_default();
-    // The columns too: a rename or a disabled account changes no body field.
-    // XXH3-128 as for fingerprints: the hash only tells a user's content from
-    // its previous content (a stored SHA-256 from before simply differs once),
-    // at a fraction of SHA-256's cost on the reader.
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    hasher.update(body.as_bytes());
-    for column in [user.username.as_bytes(), user.ldap_dn.as_bytes(), &[u8::from(user.enabled)]] {
-        hasher.update(&[0]);
-        hasher.update(column);
-    }
-    let hash = hasher.digest128().to_le_bytes();
-    PreparedUser {
-        ldap_uuid: user.ldap_uuid,
-        username: user.username,
-        ldap_dn: user.ldap_dn,
-        enabled: user.enabled,
-        body,
-        hash,
-        source_hash: None,
-    }
-}
+use crate::store::rows::SyncState;
+use app::model::SyncMode;
 
 /// How a run reads the directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,25 +195,6 @@ mod tests {
         // The last, short page of a read says nothing about the next ones.
         pages.page_read(1, 10);
         assert_eq!(pages.size(), 2);
-    }
-
-    fn user(name: &str, uuid: &str) -> User {
-        User { username: name.into(), ldap_uuid: uuid.into(), ldap_dn: format!("uid={name}"), ..Default::default() }
-    }
-
-    #[test]
-    fn hash_ignores_sync_time_only() {
-        let a = prepare(User { synced_at: Some("2026-01-01T00:00:00Z".into()), ..user("a", "1") });
-        let b = prepare(User { synced_at: Some("2027-01-01T00:00:00Z".into()), ..user("a", "1") });
-        assert_eq!((a.hash, a.body.clone()), (b.hash, b.body));
-        assert!(!a.body.contains("2026"), "{}", a.body);
-        let mut changed = user("a", "1");
-        changed.email = Some("x@y".into());
-        assert_ne!(prepare(changed).hash, a.hash);
-        // A rename or a disabled account changes no body field, but the hash.
-        assert_ne!(prepare(user("b", "1")).hash, a.hash);
-        assert_ne!(prepare(User { ldap_dn: "uid=a,ou=moved".into(), ..user("a", "1") }).hash, a.hash);
-        assert_ne!(prepare(User { enabled: true, ..user("a", "1") }).hash, a.hash);
     }
 
     #[test]

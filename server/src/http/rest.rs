@@ -1,7 +1,7 @@
 //! The canonical REST API of SPEC.md. Handlers only translate HTTP to the
 //! service (the same port the console uses) and errors to status codes.
 
-use crate::web::AppState;
+use super::state::AppState;
 use app::error::AppError;
 use app::model::{Repository, RepositoryList, SyncRequest, TestLogin};
 use app::port::UserQuery;
@@ -200,7 +200,7 @@ async fn sync_run_events(
     use axum::response::sse::{Event, KeepAlive, Sse};
     // Watching for ends before the first read: an end stored after it is
     // seen as a change.
-    let ends = state.service.sync_run_ends();
+    let ends = state.operations.sync_run_ends();
     // 404 before the stream starts.
     let first = state.port.sync_run(&tenant, &id, &run).await?;
     let port = state.port.clone();

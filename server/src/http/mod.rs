@@ -1,0 +1,61 @@
+//! The HTTP surface: the router (console SSR and server functions, REST,
+//! embedded assets, health), with authentication and request logging in
+//! front. Handlers reach the service only through the console's port and
+//! [`HttpOperations`](crate::service::HttpOperations).
+
+pub mod assets;
+pub mod middleware;
+pub mod rest;
+pub mod state;
+
+use crate::service::{Service, ServicePort};
+use app::port::SharedBackend;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+pub use state::AppState;
+use std::sync::Arc;
+
+pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("dirbridge")
+        .site_pkg_dir("pkg")
+        .site_root("target/site")
+        .site_addr(addr)
+        .build()
+}
+
+pub fn router(service: Arc<Service>, options: LeptosOptions) -> Router {
+    let port: SharedBackend = Arc::new(ServicePort(service.clone()));
+    let state = AppState { leptos_options: options.clone(), port: port.clone(), operations: service };
+    let routes = generate_route_list(app::App);
+    let context_port = port.clone();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .merge(rest::routes())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context_port.clone()),
+            move || app::shell(options.clone()),
+        )
+        .fallback(assets::static_or_not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::require_auth))
+        .layer(axum::middleware::from_fn(middleware::request_log))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.operations.ready().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "store not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}
