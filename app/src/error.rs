@@ -1,6 +1,6 @@
 //! The one error type the console, the server functions and the REST API share.
 //! Serialised as `{"error": "<kind>", "message": ..., ...}`, which is also the
-//! REST error body (SPEC.md); the server maps each kind to its HTTP status.
+//! REST error body (docs/api.md); the server maps each kind to its HTTP status.
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};

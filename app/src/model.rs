@@ -1,5 +1,5 @@
 //! The shared data model: what the REST API, the server functions and the
-//! console exchange. Field names follow SPEC.md (camelCase on the wire).
+//! console exchange. Field names follow docs/api.md (camelCase on the wire).
 //!
 //! Every field has a serde default so that a partial document deserialises and
 //! validation (in the server) can name each missing or wrong field, instead of
@@ -512,7 +512,7 @@ pub struct RepositoryList {
     pub resources: Vec<Repository>,
 }
 
-/// The user representation of SPEC.md.
+/// The user representation of docs/api.md.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
@@ -649,12 +649,87 @@ pub struct SyncError {
 }
 
 /// One user a run added, changed or removed, with the attributes that changed.
+/// Declares a wire enum: serialised as (and compared with) today's strings,
+/// so a state is never a string literal compared in several places.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            #[default]
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// The variant whose text is `text`, if any.
+            pub fn parse(text: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == text)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// Where a sync run stands.
+    RunState {
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        /// Stopped by a safety rule (the max-delete guard) before removing anyone.
+        Aborted = "aborted",
+    }
+}
+
+wire_enum! {
+    /// How a run read the directory.
+    RunMethod {
+        /// Not chosen yet (the run is connecting).
+        Pending = "pending",
+        /// A complete paged enumeration.
+        Paged = "paged",
+        /// RFC 4533 content synchronisation.
+        Syncrepl = "syncrepl",
+        /// Entries changed since the last run, by modifyTimestamp.
+        Timestamps = "timestamps",
+    }
+}
+
+wire_enum! {
+    /// What a run did to a user.
+    ChangeKind {
+        Added = "added",
+        Updated = "updated",
+        Disabled = "disabled",
+        Deleted = "deleted",
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncChange {
     pub username: String,
     pub ldap_dn: String,
-    pub kind: String,
+    pub kind: ChangeKind,
     pub attributes: Vec<String>,
 }
 
@@ -664,11 +739,9 @@ pub struct SyncRun {
     pub id: String,
     pub repository_id: String,
     pub mode: SyncMode,
-    /// How the directory was read: `paged` (full enumeration), `syncrepl`
-    /// (RFC 4533 content synchronisation) or `timestamps` (modifyTimestamp).
-    pub method: String,
-    /// running | succeeded | failed | aborted
-    pub state: String,
+    /// How the directory was read.
+    pub method: RunMethod,
+    pub state: RunState,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub counts: SyncCounts,

@@ -376,7 +376,7 @@ async fn bench() -> tempfile::TempDir {
     // Rounds of 1% changes (`--changed-rounds`, default 2), each synchronised
     // by a changed sync; the best one counts, as for the re-sync.
     let mut changes = Vec::new();
-    let mut method = String::new();
+    let mut method = app::model::RunMethod::default();
     reset_peak_rss();
     for round in 0..arg("--changed-rounds", 2).max(1) {
         let step = 100;

@@ -14,6 +14,7 @@ pub mod http;
 pub mod ldap;
 pub mod ldap_url;
 pub mod mapping;
+pub mod memory;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;

@@ -583,7 +583,7 @@ async fn a_run_cut_off_by_a_restart_is_marked_interrupted_and_the_next_one_compl
     let cut = e
         .service
         .store()
-        .insert_run("default", "restart", SyncMode::Full, "paged", "2026-01-01T00:00:00Z", 51)
+        .insert_run("default", "restart", SyncMode::Full, app::model::RunMethod::Paged, "2026-01-01T00:00:00Z", 51)
         .await
         .expect("run row");
     drop(port);

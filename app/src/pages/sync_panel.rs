@@ -219,15 +219,15 @@ fn RunList(runs: Vec<SyncRun>) -> impl IntoView {
                     {runs.into_iter().map(|r| {
                         let took = seconds(&r).map(|s| format!("{s} s")).unwrap_or_else(|| "…".into());
                         let c = r.counts;
-                        let state = r.state.clone();
+                        let state = r.state.as_str();
                         let mode = if r.mode == SyncMode::Changed { "changed" } else { "full" };
                         let groups = r.group_counts.map(|g| format!("{} ({} changed)", g.seen, g.added + g.updated + g.deleted)).unwrap_or_default();
                         view! {
-                            <tr data-run=r.id.clone() data-state=state.clone() data-mode=mode>
+                            <tr data-run=r.id.clone() data-state=state data-mode=mode>
                                 <td class="small">{r.started_at.replace('T', " ").replace('Z', "")}</td>
-                                <td class="small">{mode}<div class="muted">{r.method.clone()}</div></td>
+                                <td class="small">{mode}<div class="muted">{r.method.as_str()}</div></td>
                                 <td>
-                                    <span class=format!("badge {state}")>{state.clone()}</span>
+                                    <span class=format!("badge {state}")>{state}</span>
                                     {r.message.map(|m| view! { <div class="small muted">{m}</div> })}
                                     {(!r.errors.is_empty()).then(|| view! {
                                         <details class="small"><summary>{format!("{} errors", r.errors.len())}</summary>
@@ -237,7 +237,7 @@ fn RunList(runs: Vec<SyncRun>) -> impl IntoView {
                                     {(!r.changes.is_empty()).then(|| view! {
                                         <details class="small"><summary>{format!("{} changes", r.changes.len())}</summary>
                                             <ul>{r.changes.into_iter().map(|c| view! {
-                                                <li>{c.kind}" "<span class="mono">{c.username}</span>
+                                                <li>{c.kind.as_str()}" "<span class="mono">{c.username}</span>
                                                     {(!c.attributes.is_empty()).then(|| format!(" ({})", c.attributes.join(", ")))}</li>
                                             }).collect_view()}</ul>
                                         </details>

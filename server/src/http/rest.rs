@@ -1,4 +1,4 @@
-//! The canonical REST API of SPEC.md. Handlers only translate HTTP to the
+//! The canonical REST API (docs/api.md). Handlers only translate HTTP to the
 //! service (the same port the console uses) and errors to status codes.
 
 use super::state::AppState;

@@ -3,6 +3,7 @@
 
 pub mod content_sync;
 pub mod entry;
+pub mod paged;
 pub mod range;
 pub mod rootdse;
 pub mod tls;
@@ -336,7 +337,7 @@ impl Steps {
     }
 }
 
-/// The connection test of SPEC.md: connect, tls, bind, baseDn, users, login.
+/// The connection test of docs/api.md: connect, tls, bind, baseDn, users, login.
 pub async fn test_connection(repo: &Repository, secrets: &Secrets, login: &TestLogin) -> TestResult {
     let mut steps = Steps(Vec::new());
     let uses_tls =

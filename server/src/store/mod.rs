@@ -18,7 +18,7 @@ pub enum StoreError {
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database: {0}")]
-    Bulk(#[from] rusqlite::Error),
+    Writer(#[from] rusqlite::Error),
     #[error("the sync writer needs a database file, not an in-memory store")]
     NoFile,
     /// A stored value that does not read back (never taken as empty).
@@ -95,15 +95,15 @@ impl Store {
         Ok(Store { pool, path: None })
     }
 
-    /// A connection of its own for a few writes (see [`bulk::Bulk`]).
-    pub fn bulk(&self) -> Result<bulk::Bulk, StoreError> {
-        bulk::Bulk::open(self.path.as_deref().ok_or(StoreError::NoFile)?, false)
+    /// A connection of its own for a few writes (see [`writer::Writer`]).
+    pub fn bulk(&self) -> Result<writer::Writer, StoreError> {
+        writer::Writer::open(self.path.as_deref().ok_or(StoreError::NoFile)?, false)
     }
 
     /// The writer of one sync run: [`Store::bulk`] with a background
     /// checkpointer for the run's many writes.
-    pub fn run_writer(&self) -> Result<bulk::Bulk, StoreError> {
-        bulk::Bulk::open(self.path.as_deref().ok_or(StoreError::NoFile)?, true)
+    pub fn run_writer(&self) -> Result<writer::Writer, StoreError> {
+        writer::Writer::open(self.path.as_deref().ok_or(StoreError::NoFile)?, true)
     }
 
     /// The stored source hashes of a repository's users, for a run's reader.
@@ -514,12 +514,12 @@ fn unique_to_conflict(e: sqlx::Error) -> StoreError {
         _ => StoreError::Db(e),
     }
 }
-pub mod bulk;
 pub mod groups;
 pub mod keys;
 pub mod known;
 pub mod rows;
 pub mod sync;
+pub mod writer;
 
 /// What the store's tests share.
 #[cfg(test)]

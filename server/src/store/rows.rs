@@ -3,7 +3,7 @@
 //! state and a run's end, and the statements both of the store's
 //! connections (the pool's and the sync writer's) run on those rows.
 
-use app::model::{GroupCounts, SyncChange, SyncCounts, SyncError, User};
+use app::model::{GroupCounts, RunState, SyncChange, SyncCounts, SyncError, User};
 
 /// Disables users (`?1` = now). The hashes are reset with the body, so a user
 /// that comes back in a later read is mapped and rewritten.
@@ -145,7 +145,7 @@ pub struct BatchOutcome {
 pub enum Removal {
     /// Not returned by a complete read: neither at a place in read order
     /// the run saw ([`SeenPlaces`]) nor in its seen-set (`temp.sync_seen`);
-    /// collected into `temp.sync_unseen` by `Bulk::find_removable`.
+    /// collected into `temp.sync_unseen` by `Writer::find_removable`.
     Unseen,
     /// Reported deleted by content synchronisation (`temp.sync_gone`).
     Gone,
@@ -207,7 +207,7 @@ pub struct SyncState {
 /// How a run ended, as its row stores it.
 pub struct RunEnd {
     pub id: i64,
-    pub state: &'static str,
+    pub state: RunState,
     pub finished_at: String,
     /// JSON of the counts, errors, changes and group counts.
     pub counts: String,
@@ -222,7 +222,7 @@ impl RunEnd {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: i64,
-        state: &'static str,
+        state: RunState,
         finished_at: String,
         counts: &SyncCounts,
         message: Option<String>,

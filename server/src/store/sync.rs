@@ -5,7 +5,7 @@
 use super::keys::{StoredKey, UuidKey};
 use super::rows::{PreparedUser, RunEnd, SyncState, UserBody, DISABLE_USERS, FINISH_RUN};
 use super::{ListFilter, Listed, Owner, Store, StoreError};
-use app::model::{SyncCounts, SyncError, SyncMode, SyncProgress, SyncRun, User};
+use app::model::{RunMethod, RunState, SyncCounts, SyncError, SyncMode, SyncProgress, SyncRun, User};
 use sqlx::Row;
 
 /// Errors and changes kept per run (the first ones).
@@ -24,7 +24,7 @@ impl Store {
         tenant: &str,
         repo: &str,
         mode: SyncMode,
-        method: &str,
+        method: RunMethod,
         now: &str,
         stored_users: u64,
     ) -> Result<i64, StoreError> {
@@ -35,7 +35,7 @@ impl Store {
         .bind(tenant)
         .bind(repo)
         .bind(mode_str(mode))
-        .bind(method)
+        .bind(method.as_str())
         .bind(now)
         .bind(counts)
         .bind((stored_users > 0).then_some(stored_users as i64))
@@ -46,10 +46,10 @@ impl Store {
 
     #[allow(clippy::too_many_arguments)]
     /// Records how a run ended (see [`RunEnd`]; a run's writer records it on
-    /// its own connection, [`super::bulk::Bulk::finish_run`]).
+    /// its own connection, [`super::writer::Writer::finish_run`]).
     pub async fn finish_run(&self, end: &RunEnd) -> Result<(), StoreError> {
         sqlx::query(FINISH_RUN)
-            .bind(end.state)
+            .bind(end.state.as_str())
             .bind(&end.finished_at)
             .bind(&end.counts)
             .bind(end.seen)
@@ -121,8 +121,12 @@ impl Store {
         .map(|r| SyncState { users_cookie: r.get(0), groups_cookie: r.get(1), since: r.get(2) }))
     }
 
-    pub async fn set_run_method(&self, id: i64, method: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sync_runs SET method = ? WHERE id = ?").bind(method).bind(id).execute(&self.pool).await?;
+    pub async fn set_run_method(&self, id: i64, method: RunMethod) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sync_runs SET method = ? WHERE id = ?")
+            .bind(method.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -140,7 +144,7 @@ impl Store {
     }
 
     /// Writes one user outside a run (single-user re-sync). Returns why it
-    /// was refused, if it was (see [`bulk::Bulk::write_batch`]).
+    /// was refused, if it was (see [`writer::Writer::write_batch`]).
     pub async fn upsert_user(
         &self,
         tenant: &str,
@@ -149,7 +153,7 @@ impl Store {
         now: &str,
     ) -> Result<Option<SyncError>, StoreError> {
         let mut bulk = self.bulk()?;
-        let outcome = super::bulk::blocking(|| {
+        let outcome = super::writer::blocking(|| {
             let outcome = bulk.write_batch(tenant, repo, std::slice::from_ref(user), now, 0, false)?;
             bulk.commit()?;
             Ok::<_, StoreError>(outcome)
@@ -221,8 +225,10 @@ fn run_of(r: &sqlx::sqlite::SqliteRow) -> SyncRun {
         id: r.get::<i64, _>(0).to_string(),
         repository_id: r.get(1),
         mode: if r.get::<&str, _>(2) == "changed" { SyncMode::Changed } else { SyncMode::Full },
-        method: r.get(3),
-        state: r.get(4),
+        // Rows hold what this code wrote; anything else reads as the default
+        // (pending / running) rather than failing the listing.
+        method: RunMethod::parse(r.get(3)).unwrap_or_default(),
+        state: RunState::parse(r.get(4)).unwrap_or_default(),
         started_at: r.get(5),
         finished_at: r.get(6),
         counts: serde_json::from_str(r.get::<&str, _>(7)).unwrap_or_default(),
@@ -351,7 +357,7 @@ mod tests {
                 .await;
         assert!(window.contains("USING COVERING INDEX users_in_read_order"), "{window}");
         assert!(!window.contains("TEMP B-TREE"), "{window}");
-        // The removal check of a complete read (`Bulk::collect_unseen`).
+        // The removal check of a complete read (`Writer::collect_unseen`).
         let unseen = plan("SELECT seq, ldap_uuid FROM users WHERE scope = 1 ORDER BY seq").await;
         assert!(unseen.contains("USING COVERING INDEX users_in_read_order"), "{unseen}");
         assert!(!unseen.contains("TEMP B-TREE"), "{unseen}");
