@@ -1,48 +1,38 @@
 //! Groups synced into the store: a searchable, paginated list.
 
-use crate::api::{list_groups, USERS_PAGE_SIZE};
-use crate::pages::layout::{ErrorBox, Pager, SearchHead, Shell};
+use crate::api::list_groups;
+use crate::error::AppError;
+use crate::model::Group;
+use crate::pages::store_list::{ListNames, StoreList};
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[component]
 pub fn GroupsPage() -> impl IntoView {
-    let search = RwSignal::new(String::new());
-    let page = RwSignal::new(1u32);
-    let groups = Resource::new(move || (search.get(), page.get()), |(s, p)| list_groups(s, p));
+    let names = ListNames {
+        title: "Groups",
+        noun: "groups",
+        search_id: "group-search",
+        placeholder: "Search by name",
+        total_id: "groups-total",
+        table_id: "groups",
+        headers: &["Name", "Members", "LDAP DN", "Repository", "Last synced"],
+    };
+    view! { <StoreList names fetch=groups_page row=group_row /> }
+}
+
+async fn groups_page(search: String, page: u32) -> Result<(u64, Vec<Group>), AppError> {
+    list_groups(search, page).await.map(|l| (l.total_results, l.groups))
+}
+
+fn group_row(g: Group) -> AnyView {
     view! {
-        <Title text="Groups · dirbridge" />
-        <Shell>
-            <SearchHead title="Groups" input_id="group-search" placeholder="Search by name" search=search page=page />
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || groups.get().map(|result| match result {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(list) => {
-                        let total = list.total_results;
-                        let pages = total.div_ceil(u64::from(USERS_PAGE_SIZE)).max(1);
-                        view! {
-                            <p class="muted small" id="groups-total">{format!("{total} groups")}</p>
-                            <div class="table-wrap">
-                                <table class="list" id="groups">
-                                    <thead><tr><th>"Name"</th><th>"Members"</th><th>"LDAP DN"</th><th>"Repository"</th><th>"Last synced"</th></tr></thead>
-                                    <tbody>
-                                        {list.groups.into_iter().map(|g| view! {
-                                            <tr>
-                                                <td>{g.name}</td>
-                                                <td>{g.member_count}</td>
-                                                <td class="mono small">{g.ldap_dn}</td>
-                                                <td>{g.repository_id}</td>
-                                                <td class="small">{g.synced_at}</td>
-                                            </tr>
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
-                            <Pager page=page pages=pages />
-                        }.into_any()
-                    }
-                })}
-            </Transition>
-        </Shell>
+        <tr>
+            <td>{g.name}</td>
+            <td>{g.member_count}</td>
+            <td class="mono small">{g.ldap_dn}</td>
+            <td>{g.repository_id}</td>
+            <td class="small">{g.synced_at}</td>
+        </tr>
     }
+    .into_any()
 }

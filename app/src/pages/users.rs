@@ -1,7 +1,10 @@
 //! Users synced into the store: a searchable, paginated list and a user page.
 
-use crate::api::{get_user, list_users, resync_user, USERS_PAGE_SIZE};
-use crate::pages::layout::{dn_name, ErrorBox, Pager, SearchHead, Shell};
+use crate::api::{get_user, list_users, resync_user};
+use crate::error::AppError;
+use crate::model::User;
+use crate::pages::layout::{dn_name, ErrorBox, Shell};
+use crate::pages::store_list::{ListNames, StoreList};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -9,44 +12,33 @@ use leptos_router::hooks::use_params_map;
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let search = RwSignal::new(String::new());
-    let page = RwSignal::new(1u32);
-    let users = Resource::new(move || (search.get(), page.get()), |(s, p)| list_users(s, p));
+    let names = ListNames {
+        title: "Users",
+        noun: "users",
+        search_id: "user-search",
+        placeholder: "Search by username",
+        total_id: "users-total",
+        table_id: "users",
+        headers: &["Username", "Name", "Email", "Enabled", "Repository"],
+    };
+    view! { <StoreList names fetch=users_page row=user_row /> }
+}
+
+async fn users_page(search: String, page: u32) -> Result<(u64, Vec<User>), AppError> {
+    list_users(search, page).await.map(|l| (l.total_results, l.users))
+}
+
+fn user_row(u: User) -> AnyView {
     view! {
-        <Title text="Users · dirbridge" />
-        <Shell>
-            <SearchHead title="Users" input_id="user-search" placeholder="Search by username" search=search page=page />
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || users.get().map(|result| match result {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(list) => {
-                        let total = list.total_results;
-                        let pages = total.div_ceil(u64::from(USERS_PAGE_SIZE)).max(1);
-                        view! {
-                            <p class="muted small" id="users-total">{format!("{total} users")}</p>
-                            <div class="table-wrap">
-                                <table class="list" id="users">
-                                    <thead><tr><th>"Username"</th><th>"Name"</th><th>"Email"</th><th>"Enabled"</th><th>"Repository"</th></tr></thead>
-                                    <tbody>
-                                        {list.users.into_iter().map(|u| view! {
-                                            <tr>
-                                                <td><A href=format!("/users/{}", u.id)>{u.username}</A></td>
-                                                <td>{u.display_name.unwrap_or_default()}</td>
-                                                <td>{u.email.unwrap_or_default()}</td>
-                                                <td>{if u.enabled { "yes" } else { "disabled" }}</td>
-                                                <td>{u.repository_id}</td>
-                                            </tr>
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
-                            <Pager page=page pages=pages />
-                        }.into_any()
-                    }
-                })}
-            </Transition>
-        </Shell>
+        <tr>
+            <td><A href=format!("/users/{}", u.id)>{u.username}</A></td>
+            <td>{u.display_name.unwrap_or_default()}</td>
+            <td>{u.email.unwrap_or_default()}</td>
+            <td>{if u.enabled { "yes" } else { "disabled" }}</td>
+            <td>{u.repository_id}</td>
+        </tr>
     }
+    .into_any()
 }
 
 #[component]
