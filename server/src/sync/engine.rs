@@ -8,11 +8,10 @@ use crate::memory;
 use crate::store::rows::{RunEnd, SyncState};
 use crate::store::writer::blocking;
 use crate::store::Store;
-use crate::sync::outcome::store_error;
+use crate::sync::outcome::{store_error, StartError};
 use crate::sync::reader::on_own_thread;
 use crate::sync::reader::Reader;
 use crate::sync::run::{joint_search, replay_limit, users_filter, users_search, ReaderAhead, Run};
-use app::error::AppError;
 use app::model::{Repository, SyncCounts, SyncMode, SyncRequest};
 use app::model::{RunMethod, RunState};
 use std::collections::HashSet;
@@ -62,12 +61,12 @@ impl SyncEngine {
         repo: Repository,
         secrets: Secrets,
         request: SyncRequest,
-    ) -> Result<i64, AppError> {
+    ) -> Result<i64, StartError> {
         let key = (tenant.to_string(), repo.id.clone());
         {
-            let mut running = self.running.lock().map_err(|_| AppError::internal("sync state poisoned"))?;
+            let mut running = self.running.lock().map_err(|_| StartError::Poisoned)?;
             if !running.insert(key.clone()) {
-                return Err(AppError::conflict(format!("a sync of repository '{}' is already running", repo.id)));
+                return Err(StartError::AlreadyRunning(repo.id.clone()));
             }
         }
         let guard = RunningGuard { engine: self.clone(), key };
@@ -90,7 +89,7 @@ impl SyncEngine {
             Ok(recorded) => recorded,
             Err(e) => {
                 tracing::error!(error = %e, "sync run could not be recorded");
-                return Err(AppError::internal("the sync run could not be recorded; see the server log"));
+                return Err(StartError::Store(e));
             }
         };
         let engine = self.clone();
@@ -104,7 +103,7 @@ impl SyncEngine {
         // the run ends instead of staying with an idle runtime worker.
         if let Err(e) = on_own_thread("dirbridge-sync", work) {
             tracing::error!(error = %e, run = run_id, "the sync thread could not start");
-            return Err(AppError::internal("the sync run could not start; see the server log"));
+            return Err(StartError::Thread(e));
         }
         Ok(run_id)
     }

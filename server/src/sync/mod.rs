@@ -13,9 +13,10 @@ mod engine;
 pub mod fingerprint;
 mod handover;
 mod joint;
-mod outcome;
+pub mod outcome;
 pub mod plan;
 mod reader;
 mod run;
 
 pub use engine::SyncEngine;
+pub use outcome::StartError;

@@ -1,302 +1,24 @@
-//! The one service behind the console (server functions) and the REST API.
+//! The console's port: every operation the server functions and the REST
+//! API share, so the two never diverge.
 
+use super::repositories::{slug_from_name, tidy};
+use super::secrets::StoredSecrets;
+use super::{internal, start_err, store_err, Service, ServicePort};
 use crate::auth;
-pub use crate::clock::{now_rfc3339, unix_now};
-use crate::crypto::SecretBox;
+use crate::clock::{now_rfc3339, unix_now};
 use crate::ldap::{self, Secrets};
-use crate::store::{RepositoryRow, Store, StoreError};
-use crate::validate::{self, StoredSecretState};
+use crate::store::{RepositoryRow, StoreError};
+use crate::validate::StoredSecretState;
 use app::error::{AppError, FieldError};
 use app::model::*;
 use app::port::{Backend, SessionToken, UserQuery};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-pub struct Service {
-    store: Store,
-    secret_box: SecretBox,
-    sync: Arc<crate::sync::SyncEngine>,
-}
-
-/// Secrets of a repository, sealed as one JSON document.
-#[derive(Clone, Default, Serialize, Deserialize)]
-struct StoredSecrets {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    bind_password: Option<String>,
-    /// Referral server URL -> bind password.
-    #[serde(default)]
-    referral_passwords: BTreeMap<String, String>,
-}
-
-fn internal(context: &str, e: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %e, "{context}");
-    AppError::internal(format!("{context}; see the server log"))
-}
-
-fn store_err(e: StoreError) -> AppError {
-    match e {
-        StoreError::NotFound => AppError::not_found("not found"),
-        StoreError::Conflict => AppError::conflict("already exists"),
-        StoreError::StaleVersion => AppError::conflict("the repository was changed meanwhile; reload and try again"),
-        other => internal("store error", other),
-    }
-}
-
-/// Applies a write-only secret field: absent keeps, null clears, a value replaces.
-fn apply_secret(current: Option<String>, update: &Option<Option<String>>) -> Option<String> {
-    match update {
-        None => current,
-        Some(None) => None,
-        Some(Some(v)) if v.is_empty() => None,
-        Some(Some(v)) => Some(v.clone()),
-    }
-}
-
-/// Trims what admins paste with stray spaces, without changing meaning.
-fn tidy(repo: &mut Repository) {
-    repo.id = repo.id.trim().to_string();
-    repo.name = repo.name.trim().to_string();
-    for list in [
-        &mut repo.connection.servers,
-        &mut repo.users.object_classes,
-        &mut repo.users.filters,
-        &mut repo.groups.object_classes,
-    ] {
-        for s in list.iter_mut() {
-            *s = s.trim().to_string();
-        }
-        list.retain(|s| !s.is_empty());
-    }
-    repo.users.base_dn = repo.users.base_dn.trim().to_string();
-    for opt in [
-        &mut repo.users.users_dn,
-        &mut repo.connection.bind_dn,
-        &mut repo.connection.ca_certificate,
-        &mut repo.users.account_status_attribute,
-        &mut repo.groups.groups_dn,
-        &mut repo.groups.membership_attribute,
-        &mut repo.sync.full_sync.cron,
-        &mut repo.sync.changed_sync.cron,
-    ] {
-        *opt = opt.take().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    }
-    for m in &mut repo.users.attribute_mappings {
-        m.attribute = m.attribute.trim().to_string();
-        m.ldap_attribute = m.ldap_attribute.trim().to_string();
-    }
-}
-
-fn slug_from_name(name: &str) -> String {
-    let mut slug = String::new();
-    for c in name.to_lowercase().chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c);
-        } else if !slug.ends_with('-') && !slug.is_empty() {
-            slug.push('-');
-        }
-        if slug.len() >= 40 {
-            break;
-        }
-    }
-    let slug = slug.trim_end_matches('-').to_string();
-    if slug.is_empty() {
-        "repository".into()
-    } else {
-        slug
-    }
-}
 
 impl Service {
-    pub fn new(store: Store, secret_box: SecretBox) -> Arc<Service> {
-        let sync = crate::sync::SyncEngine::new(store.clone());
-        Arc::new(Service { store, secret_box, sync })
-    }
-
-    /// Changes whenever a sync run's end has been stored (see
-    /// [`crate::sync::SyncEngine::run_ends`]).
-    pub fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.sync.run_ends()
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// The admin behind a session token, if the session is live.
-    pub async fn authenticate(&self, token: &str) -> Option<String> {
-        match self.store.session_user(&auth::token_hash(token), unix_now()).await {
-            Ok(user) => user,
-            Err(e) => {
-                tracing::error!(error = %e, "session lookup failed");
-                None
-            }
-        }
-    }
-
-    /// Creates the bootstrap admin on first start; returns the generated password, if one was generated.
-    pub async fn ensure_admin(&self, password_from_env: Option<String>) -> Result<Option<String>, String> {
-        if self.store.admin_count().await.map_err(|e| e.to_string())? > 0 {
-            return Ok(None);
-        }
-        let (password, generated) = match password_from_env.filter(|p| !p.is_empty()) {
-            Some(p) => (p, false),
-            None => (auth::generate_password()?, true),
-        };
-        let hash = auth::hash_password(&password)?;
-        self.store.create_admin("admin", &hash, &now_rfc3339()).await.map_err(|e| e.to_string())?;
-        Ok(generated.then_some(password))
-    }
-
-    async fn require_tenant(&self, tenant: &str) -> Result<(), AppError> {
-        if validate::is_tenant_slug(tenant) && self.store.tenant_exists(tenant).await.map_err(store_err)? {
-            Ok(())
-        } else {
-            Err(AppError::not_found(format!("tenant '{tenant}' does not exist")))
-        }
-    }
-
-    /// The stored row of a repository; 404 when there is none.
-    async fn load_row(&self, tenant: &str, id: &str) -> Result<RepositoryRow, AppError> {
-        self.store.get_repository(tenant, id).await.map_err(|e| match e {
-            StoreError::NotFound => AppError::not_found(format!("repository '{id}' does not exist")),
-            other => store_err(other),
-        })
-    }
-
-    fn aad(tenant: &str, id: &str) -> Vec<u8> {
-        format!("repository/{tenant}/{id}").into_bytes()
-    }
-
-    fn open_secrets(&self, tenant: &str, row: &RepositoryRow) -> Result<StoredSecrets, AppError> {
-        match &row.secrets {
-            None => Ok(StoredSecrets::default()),
-            Some(sealed) => {
-                let plain = self
-                    .secret_box
-                    .open(sealed, &Self::aad(tenant, &row.id))
-                    .map_err(|e| internal("secret decryption failed", e))?;
-                serde_json::from_slice(&plain).map_err(|e| internal("stored secrets are unreadable", e))
-            }
-        }
-    }
-
-    fn seal_secrets(&self, tenant: &str, id: &str, secrets: &StoredSecrets) -> Result<Option<Vec<u8>>, AppError> {
-        if secrets.bind_password.is_none() && secrets.referral_passwords.is_empty() {
-            return Ok(None);
-        }
-        let plain = serde_json::to_vec(secrets).map_err(|e| internal("secrets could not be encoded", e))?;
-        self.secret_box
-            .seal(&plain, &Self::aad(tenant, id))
-            .map(Some)
-            .map_err(|e| internal("secret encryption failed", e))
-    }
-
-    /// The resource as stored (no secrets, no read-only parts).
-    fn body_of(repo: &Repository) -> Result<String, AppError> {
-        let mut clean = repo.clone();
-        clean.connection.bind_password = None;
-        clean.connection.bind_password_set = false;
-        for r in &mut clean.connection.referrals.servers {
-            r.bind_password = None;
-            r.bind_password_set = false;
-        }
-        clean.meta = None;
-        clean.state = RepositoryState::Active;
-        serde_json::to_string(&clean).map_err(|e| internal("repository could not be encoded", e))
-    }
-
-    fn repository_of(&self, tenant: &str, row: &RepositoryRow) -> Result<Repository, AppError> {
-        let mut repo: Repository =
-            serde_json::from_str(&row.body).map_err(|e| internal("stored repository is unreadable", e))?;
-        let secrets = self.open_secrets(tenant, row)?;
-        repo.id = row.id.clone();
-        repo.connection.bind_password = None;
-        repo.connection.bind_password_set = secrets.bind_password.is_some();
-        for r in &mut repo.connection.referrals.servers {
-            r.bind_password = None;
-            r.bind_password_set = secrets.referral_passwords.contains_key(&r.url);
-        }
-        repo.state = if row.state == "deleting" { RepositoryState::Deleting } else { RepositoryState::Active };
-        repo.meta = Some(Meta {
-            version: row.version as u64,
-            created: row.created.clone(),
-            changed: row.changed.clone(),
-            resource_owner: tenant.to_string(),
-        });
-        Ok(repo)
-    }
-
-    fn merge_secrets(old: &StoredSecrets, repo: &Repository) -> StoredSecrets {
-        let mut referral_passwords = BTreeMap::new();
-        for r in &repo.connection.referrals.servers {
-            if let Some(p) = apply_secret(old.referral_passwords.get(&r.url).cloned(), &r.bind_password) {
-                referral_passwords.insert(r.url.clone(), p);
-            }
-        }
-        StoredSecrets {
-            bind_password: apply_secret(old.bind_password.clone(), &repo.connection.bind_password),
-            referral_passwords,
-        }
-    }
-
-    fn check(repo: &Repository, stored: StoredSecretState) -> Result<(), AppError> {
-        let errors = validate::validate(repo, stored);
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(AppError::validation(errors))
-        }
-    }
-
-    /// A draft prepared for LDAP work: defaults filled, validated, secrets resolved.
-    async fn prepare_draft(
-        &self,
-        tenant: &str,
-        mut draft: Repository,
-        stored_id: Option<String>,
-    ) -> Result<(Repository, Secrets), AppError> {
-        self.require_tenant(tenant).await?;
-        tidy(&mut draft);
-        app::presets::fill_defaults(&mut draft);
-        let old = match stored_id.as_deref().filter(|s| !s.is_empty()) {
-            Some(id) => {
-                let row = self.load_row(tenant, id).await?;
-                self.open_secrets(tenant, &row)?
-            }
-            None => StoredSecrets::default(),
-        };
-        Self::check(&draft, StoredSecretState { bind_password_stored: old.bind_password.is_some() })?;
-        let merged = Self::merge_secrets(&old, &draft);
-        Ok((draft, Secrets { bind_password: merged.bind_password }))
-    }
-
-    async fn delete_in_background(self: &Arc<Self>, tenant: String, id: String) {
-        let service = self.clone();
-        tokio::spawn(async move {
-            loop {
-                match service.store.delete_users_batch(&tenant, &id, 1000).await {
-                    Ok(0) => break,
-                    Ok(n) => tracing::info!(tenant, repository = id, deprovisioned = n, "deprovisioning users"),
-                    Err(e) => {
-                        // The repository stays in `deleting`; the next start resumes.
-                        tracing::error!(tenant, repository = id, error = %e, "deprovisioning failed");
-                        return;
-                    }
-                }
-            }
-            match service.store.delete_repository_row(&tenant, &id).await {
-                Ok(()) => tracing::info!(tenant, repository = id, "repository deleted"),
-                Err(e) => tracing::error!(tenant, repository = id, error = %e, "repository row could not be deleted"),
-            }
-        });
-    }
-
     /// Resumes deletions a previous process left unfinished.
     /// A user's groups: the synchronised groups that list the user as a
     /// member, directly or through nested groups, and the values of the
     /// membership attribute (memberOf) read with the user. DNs, deduplicated.
-    async fn resolve_groups(&self, tenant: &str, user: &mut User) -> Result<(), AppError> {
+    pub(super) async fn resolve_groups(&self, tenant: &str, user: &mut User) -> Result<(), AppError> {
         let keys = crate::mapping::user_member_keys(user);
         let memberships = self.store.memberships(tenant, &user.repository_id, &keys).await.map_err(store_err)?;
         let mut seen: std::collections::HashSet<String> =
@@ -309,45 +31,6 @@ impl Service {
         }
         user.groups = groups;
         Ok(())
-    }
-
-    pub async fn resume_deletions(self: &Arc<Self>) {
-        match self.store.repositories_being_deleted().await {
-            Ok(list) => {
-                for (tenant, id) in list {
-                    self.delete_in_background(tenant, id).await;
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "could not list repositories being deleted"),
-        }
-    }
-}
-
-/// The service as the port; an `Arc<Service>` so background work can outlive a request.
-pub struct ServicePort(pub Arc<Service>);
-
-/// What the HTTP layer needs of the service besides the console's port
-/// (which the server functions share): readiness, whose a session or token
-/// is, and when sync runs end (a run's event stream sends its end at once).
-#[async_trait::async_trait]
-pub trait HttpOperations: Send + Sync {
-    async fn ready(&self) -> Result<(), String>;
-    async fn authenticate(&self, token: &str) -> Option<String>;
-    fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64>;
-}
-
-#[async_trait::async_trait]
-impl HttpOperations for Service {
-    async fn ready(&self) -> Result<(), String> {
-        self.store.ping().await.map_err(|e| e.to_string())
-    }
-
-    async fn authenticate(&self, token: &str) -> Option<String> {
-        Service::authenticate(self, token).await
-    }
-
-    fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64> {
-        Service::sync_run_ends(self)
     }
 }
 
@@ -527,7 +210,7 @@ impl Backend for ServicePort {
         }
         let repo = self.0.repository_of(tenant, &row)?;
         let secrets = Secrets { bind_password: self.0.open_secrets(tenant, &row)?.bind_password };
-        let run = self.0.sync.start(tenant, repo, secrets, request).await?;
+        let run = self.0.sync.start(tenant, repo, secrets, request).await.map_err(start_err)?;
         Ok(run.to_string())
     }
 
@@ -638,24 +321,4 @@ fn paging(query: &UserQuery) -> Result<(i64, i64), AppError> {
         return Err(AppError::bad_request("page starts at 1 and pageSize must be between 1 and 1000"));
     }
     Ok((i64::from(page - 1) * i64::from(page_size), i64::from(page_size)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_follow_absent_null_value() {
-        assert_eq!(apply_secret(Some("a".into()), &None), Some("a".into()));
-        assert_eq!(apply_secret(Some("a".into()), &Some(None)), None);
-        assert_eq!(apply_secret(Some("a".into()), &Some(Some("b".into()))), Some("b".into()));
-        assert_eq!(apply_secret(None, &None), None);
-    }
-
-    #[test]
-    fn slugs_from_names() {
-        assert_eq!(slug_from_name("Corp AD (EU)"), "corp-ad-eu");
-        assert_eq!(slug_from_name("   "), "repository");
-        assert_eq!(slug_from_name("Müller"), "m-ller");
-    }
 }

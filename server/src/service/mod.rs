@@ -1,0 +1,136 @@
+//! The one service behind the console (server functions) and the REST API.
+//!
+//! Split by concern: `secrets` (sealing a repository's write-only
+//! secrets), `repositories` (the stored form of a repository, drafts,
+//! background deletion) and `port` (the console's port, which REST and the
+//! server functions share); the service itself, its errors and the
+//! HTTP-facing operations here.
+
+mod port;
+mod repositories;
+mod secrets;
+
+use crate::auth;
+pub use crate::clock::{now_rfc3339, unix_now};
+use crate::crypto::SecretBox;
+use crate::store::{RepositoryRow, Store, StoreError};
+use crate::validate::{self};
+use app::error::AppError;
+use std::sync::Arc;
+
+pub struct Service {
+    store: Store,
+    secret_box: SecretBox,
+    sync: Arc<crate::sync::SyncEngine>,
+}
+
+fn internal(context: &str, e: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %e, "{context}");
+    AppError::internal(format!("{context}; see the server log"))
+}
+
+fn store_err(e: StoreError) -> AppError {
+    match e {
+        StoreError::NotFound => AppError::not_found("not found"),
+        StoreError::Conflict => AppError::conflict("already exists"),
+        StoreError::StaleVersion => AppError::conflict("the repository was changed meanwhile; reload and try again"),
+        other => internal("store error", other),
+    }
+}
+
+/// The wire error of a run the engine did not start (logged where it failed).
+fn start_err(e: crate::sync::StartError) -> AppError {
+    match e {
+        crate::sync::StartError::AlreadyRunning(_) => AppError::conflict(e.to_string()),
+        crate::sync::StartError::Store(_) => {
+            AppError::internal("the sync run could not be recorded; see the server log")
+        }
+        _ => AppError::internal("the sync run could not start; see the server log"),
+    }
+}
+
+impl Service {
+    pub fn new(store: Store, secret_box: SecretBox) -> Arc<Service> {
+        let sync = crate::sync::SyncEngine::new(store.clone());
+        Arc::new(Service { store, secret_box, sync })
+    }
+
+    /// Changes whenever a sync run's end has been stored (see
+    /// [`crate::sync::SyncEngine::run_ends`]).
+    pub fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sync.run_ends()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The admin behind a session token, if the session is live.
+    pub async fn authenticate(&self, token: &str) -> Option<String> {
+        match self.store.session_user(&auth::token_hash(token), unix_now()).await {
+            Ok(user) => user,
+            Err(e) => {
+                tracing::error!(error = %e, "session lookup failed");
+                None
+            }
+        }
+    }
+
+    /// Creates the bootstrap admin on first start; returns the generated password, if one was generated.
+    pub async fn ensure_admin(&self, password_from_env: Option<String>) -> Result<Option<String>, String> {
+        if self.store.admin_count().await.map_err(|e| e.to_string())? > 0 {
+            return Ok(None);
+        }
+        let (password, generated) = match password_from_env.filter(|p| !p.is_empty()) {
+            Some(p) => (p, false),
+            None => (auth::generate_password()?, true),
+        };
+        let hash = auth::hash_password(&password)?;
+        self.store.create_admin("admin", &hash, &now_rfc3339()).await.map_err(|e| e.to_string())?;
+        Ok(generated.then_some(password))
+    }
+
+    pub(super) async fn require_tenant(&self, tenant: &str) -> Result<(), AppError> {
+        if validate::is_tenant_slug(tenant) && self.store.tenant_exists(tenant).await.map_err(store_err)? {
+            Ok(())
+        } else {
+            Err(AppError::not_found(format!("tenant '{tenant}' does not exist")))
+        }
+    }
+
+    /// The stored row of a repository; 404 when there is none.
+    pub(super) async fn load_row(&self, tenant: &str, id: &str) -> Result<RepositoryRow, AppError> {
+        self.store.get_repository(tenant, id).await.map_err(|e| match e {
+            StoreError::NotFound => AppError::not_found(format!("repository '{id}' does not exist")),
+            other => store_err(other),
+        })
+    }
+}
+
+/// The service as the port; an `Arc<Service>` so background work can outlive a request.
+pub struct ServicePort(pub Arc<Service>);
+
+/// What the HTTP layer needs of the service besides the console's port
+/// (which the server functions share): readiness, whose a session or token
+/// is, and when sync runs end (a run's event stream sends its end at once).
+#[async_trait::async_trait]
+pub trait HttpOperations: Send + Sync {
+    async fn ready(&self) -> Result<(), String>;
+    async fn authenticate(&self, token: &str) -> Option<String>;
+    fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64>;
+}
+
+#[async_trait::async_trait]
+impl HttpOperations for Service {
+    async fn ready(&self) -> Result<(), String> {
+        self.store.ping().await.map_err(|e| e.to_string())
+    }
+
+    async fn authenticate(&self, token: &str) -> Option<String> {
+        Service::authenticate(self, token).await
+    }
+
+    fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64> {
+        Service::sync_run_ends(self)
+    }
+}
