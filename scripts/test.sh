@@ -24,6 +24,8 @@ RUSTFLAGS="$DIRBRIDGE_DEBUG_RUSTFLAGS" cargo test -p devdir -p server
 # the published one; third_party/*/PATCHED.md).
 bash scripts/check-patches.sh
 RUSTFLAGS="$DIRBRIDGE_DEBUG_RUSTFLAGS" cargo test --manifest-path third_party/lber/Cargo.toml --target-dir target
+RUSTFLAGS="$DIRBRIDGE_DEBUG_RUSTFLAGS" cargo test --manifest-path third_party/ldap3/Cargo.toml --target-dir target \
+  --no-default-features --features sync --lib
 
 step "build the console and server (cargo leptos build)"
 cargo leptos build
