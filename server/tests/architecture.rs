@@ -91,19 +91,25 @@ fn production_code(text: &str) -> String {
     out
 }
 
-/// The modules `code` names as `crate::<module>`.
-fn crate_imports(code: &str) -> Vec<String> {
+/// The names that follow `prefix` in `code` (`crate::` gives the modules
+/// named as `crate::<module>`), in order, each once.
+fn names_after(code: &str, prefix: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
-        let after = &rest[at + "crate::".len()..];
+    while let Some(at) = rest.find(prefix) {
+        let after = &rest[at + prefix.len()..];
         let name: String = after.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         if !name.is_empty() && !found.contains(&name) {
             found.push(name);
         }
         rest = after;
     }
-    // `use crate::{a, b::c}` lists.
+    found
+}
+
+/// The modules `code` names as `crate::<module>`, `use crate::{a, b::c}` lists included.
+fn crate_imports(code: &str) -> Vec<String> {
+    let mut found = names_after(code, "crate::");
     let mut rest = code;
     while let Some(at) = rest.find("crate::{") {
         let after = &rest[at + "crate::{".len()..];
@@ -145,7 +151,7 @@ fn violations(files: &[(PathBuf, String)]) -> Vec<String> {
             if import == module {
                 if let (Some(room), "sync") = (&room, module.as_str()) {
                     // Inside the engine: rooms point down too.
-                    for used in sync_rooms_named(&code) {
+                    for used in names_after(&code, "crate::sync::") {
                         if let (Some(from), Some(to)) = (layer_of(SYNC_ROOMS, room), layer_of(SYNC_ROOMS, &used)) {
                             if to > from {
                                 out.push(format!(
@@ -173,21 +179,6 @@ fn violations(files: &[(PathBuf, String)]) -> Vec<String> {
     out.sort();
     out.dedup();
     out
-}
-
-/// The sync rooms `code` names as `crate::sync::<room>`.
-fn sync_rooms_named(code: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::sync::") {
-        let after = &rest[at + "crate::sync::".len()..];
-        let name: String = after.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-        if !name.is_empty() && !found.contains(&name) {
-            found.push(name);
-        }
-        rest = after;
-    }
-    found
 }
 
 fn sources(dir: &Path, root: &Path, out: &mut Vec<(PathBuf, String)>) {

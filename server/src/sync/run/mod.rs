@@ -264,14 +264,14 @@ impl<'a> Run<'a> {
         }
         let ldap = &mut conn.ldap;
         let state = self.state.take();
-        let stored_cookie = state.as_ref().and_then(|s| s.users_cookie.clone());
+        let continues_from_cookie = state.as_ref().is_some_and(|s| s.users_cookie.is_some());
         // The cookie a complete read continues from is taken before the read,
         // so changes made while it runs are replayed by the next changed sync.
         // Taking it also proves the server really offers content sync: some
         // list the control in the RootDSE without the provider configured.
         let mut has_content_sync = content_sync::supported(ldap, repo).await;
         let mut start_cookie = None;
-        if has_content_sync && !(request.mode == SyncMode::Changed && stored_cookie.is_some()) {
+        if has_content_sync && !(request.mode == SyncMode::Changed && continues_from_cookie) {
             match content_sync::current_cookie(ldap, repo, repo.users.effective_users_dn()).await {
                 Ok(c) => start_cookie = c,
                 Err(m) => {
