@@ -1,7 +1,7 @@
 //! A run's groups: their reader, writing groups with their members, and
 //! removing the groups a read shows are gone.
 
-use super::{page_size, store_error, GroupsProgress, Run, GROUP_PAGE_MAX};
+use super::{page_size, GroupsProgress, Run, GROUP_PAGE_MAX};
 use crate::ldap::paged::PageSizer;
 use crate::mapping;
 use crate::memory;
@@ -11,6 +11,7 @@ use crate::store::writer::blocking;
 use crate::sync::decode::{Decode, GroupReader};
 use crate::sync::fingerprint::{self};
 use crate::sync::handover::{Item, Read};
+use crate::sync::outcome::RunFailure;
 use crate::sync::reader::{Reader, Search};
 use app::model::GroupCounts;
 
@@ -41,7 +42,7 @@ impl Run<'_> {
         &mut self,
         mut rx: tokio::sync::mpsc::Receiver<Read>,
         content_sync: bool,
-    ) -> Result<Option<Vec<u8>>, String> {
+    ) -> Result<Option<Vec<u8>>, RunFailure> {
         let mut groups = GroupsProgress::default();
         let end = loop {
             let waited = std::time::Instant::now();
@@ -62,7 +63,7 @@ impl Run<'_> {
             drop(written);
             memory::after_batch(members);
         };
-        let (new_cookie, refresh_deletes) = end?;
+        let (new_cookie, refresh_deletes) = end.map_err(RunFailure::Directory)?;
         let complete = !content_sync || groups.present_phase || !refresh_deletes;
         self.finish_groups(groups, complete).await?;
         Ok(new_cookie)
@@ -70,14 +71,14 @@ impl Run<'_> {
 
     /// Takes one item of a groups' read: queues a group for writing, marks
     /// the UUIDs seen or reported gone.
-    pub(super) fn take_group_item(&mut self, item: Item, groups: &mut GroupsProgress) -> Result<(), String> {
+    pub(super) fn take_group_item(&mut self, item: Item, groups: &mut GroupsProgress) -> Result<(), RunFailure> {
         match item {
             Item::Group(Ok(g)) => groups.batch.push(g),
             Item::Group(Err(e)) => self.error(e.dn, e.reason),
             Item::Unchanged(uuid) => {
                 groups.counts.seen += 1;
                 groups.counts.unchanged += 1;
-                blocking(|| self.db.mark_groups(std::slice::from_ref(&uuid), false)).map_err(store_error)?;
+                blocking(|| self.db.mark_groups(std::slice::from_ref(&uuid), false))?;
             }
             Item::Malformed(reason) => self.error(String::new(), reason),
             Item::User(_) | Item::UnchangedAt(_) | Item::NotUser(_) => {}
@@ -85,11 +86,11 @@ impl Run<'_> {
                 groups.present_phase = true;
                 groups.counts.seen += uuids.len() as u64;
                 groups.counts.unchanged += uuids.len() as u64;
-                blocking(|| self.db.mark_groups(&uuids, false)).map_err(store_error)?;
+                blocking(|| self.db.mark_groups(&uuids, false))?;
             }
             Item::Deleted(uuids) => {
                 groups.gone = true;
-                blocking(|| self.db.mark_groups(&uuids, true)).map_err(store_error)?;
+                blocking(|| self.db.mark_groups(&uuids, true))?;
             }
             Item::NotGroup(uuid) => return self.take_group_item(Item::Deleted(vec![uuid]), groups),
         }
@@ -99,13 +100,13 @@ impl Run<'_> {
     /// Commits a groups' read and removes the groups it shows are gone: after
     /// a `complete` read those it did not return, otherwise those reported
     /// deleted.
-    pub(super) async fn finish_groups(&mut self, groups: GroupsProgress, complete: bool) -> Result<(), String> {
+    pub(super) async fn finish_groups(&mut self, groups: GroupsProgress, complete: bool) -> Result<(), RunFailure> {
         let (repo, mut counts) = (self.repo, groups.counts);
-        blocking(|| self.db.commit()).map_err(store_error)?;
+        blocking(|| self.db.commit())?;
         if complete && counts.seen > 0 {
-            counts.deleted = blocking(|| self.db.remove_groups(self.tenant, &repo.id, false)).map_err(store_error)?;
+            counts.deleted = blocking(|| self.db.remove_groups(self.tenant, &repo.id, false))?;
         } else if groups.gone {
-            counts.deleted = blocking(|| self.db.remove_groups(self.tenant, &repo.id, true)).map_err(store_error)?;
+            counts.deleted = blocking(|| self.db.remove_groups(self.tenant, &repo.id, true))?;
         }
         self.group_counts = Some(counts);
         Ok(())
@@ -115,12 +116,11 @@ impl Run<'_> {
         &mut self,
         batch: &mut Vec<PreparedGroup>,
         counts: &mut GroupCounts,
-    ) -> Result<(), String> {
+    ) -> Result<(), RunFailure> {
         if batch.is_empty() {
             return Ok(());
         }
-        blocking(|| self.db.write_groups(self.tenant, &self.repo.id, batch, &self.started, counts))
-            .map_err(store_error)?;
+        blocking(|| self.db.write_groups(self.tenant, &self.repo.id, batch, &self.started, counts))?;
         batch.clear();
         Ok(())
     }

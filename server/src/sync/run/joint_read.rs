@@ -8,7 +8,7 @@ use crate::store::writer::blocking;
 use crate::sync::handover::{Item, Read};
 use crate::sync::joint;
 use crate::sync::outcome::Outcome;
-use crate::sync::outcome::{nobody_removed, store_error};
+use crate::sync::outcome::{nobody_removed, read_failed};
 use crate::sync::reader::{Reader, Search};
 
 impl Run<'_> {
@@ -75,9 +75,9 @@ impl Run<'_> {
             // Refused before anything was read (the common ancestor out of
             // reach, say): the separate reads may still work.
             Err(why) if !received => return Ok(JointEnd::Separately(why)),
-            end => end.map_err(nobody_removed)?,
+            end => end.map_err(read_failed)?,
         };
-        blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))?;
+        blocking(|| self.db.commit()).map_err(|e| nobody_removed(e.into()))?;
         if users.present_phase || (!refresh_deletes && received) {
             return Ok(JointEnd::Separately("the directory answered with its present set".into()));
         }

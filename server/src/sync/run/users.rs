@@ -7,11 +7,10 @@ use crate::store::rows::Removal;
 use crate::store::sync::MAX_SAMPLES;
 use crate::store::writer::blocking;
 use crate::sync::handover::{Item, Read};
-use crate::sync::outcome::{failed, nobody_removed, store_error, Outcome};
+use crate::sync::outcome::{failed_store, nobody_removed, read_failed, Outcome, RunFailure};
 use crate::sync::plan::{self};
 use crate::sync::reader::Reader;
 use app::model::DeletionPolicyKind;
-use app::model::RunState;
 
 impl Run<'_> {
     /// Reads users (paged, or by content sync from `cookie`), writes them and
@@ -41,7 +40,7 @@ impl Run<'_> {
                 let known = if self.import || content_sync {
                     None
                 } else {
-                    Some(self.store.known_users(self.tenant, &repo.id, complete).map_err(|e| failed(store_error(e)))?)
+                    Some(self.store.known_users(self.tenant, &repo.id, complete).map_err(failed_store)?)
                 };
                 Reader::users(repo, &self.secrets, search, known, limit)
             }
@@ -65,13 +64,13 @@ impl Run<'_> {
             self.flush().await.map_err(nobody_removed)?;
             drop(written);
         };
-        let (new_cookie, refresh_deletes) = end.map_err(nobody_removed)?;
+        let (new_cookie, refresh_deletes) = end.map_err(read_failed)?;
         if self.groups_in_full && self.groups_ahead.is_none() {
             // The users' reader and its memory are gone: nothing huge is held
             // beside the groups' first batches.
-            self.groups_ahead = Some(self.groups_reader(None).map_err(|e| failed(store_error(e)))?);
+            self.groups_ahead = Some(self.groups_reader(None).map_err(failed_store)?);
         }
-        blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))?;
+        blocking(|| self.db.commit()).map_err(|e| nobody_removed(e.into()))?;
 
         let which = if !content_sync {
             complete.then_some(Removal::Unseen)
@@ -101,12 +100,12 @@ impl Run<'_> {
     /// follows replays it).
     pub(super) async fn keep_what_was_read(&mut self) -> Result<(), Outcome> {
         self.flush().await.map_err(nobody_removed)?;
-        blocking(|| self.db.commit()).map_err(|e| nobody_removed(store_error(e)))
+        blocking(|| self.db.commit()).map_err(|e| nobody_removed(e.into()))
     }
 
     /// Takes one item of a users' read: counts it, queues a user for the
     /// next [`Run::flush`], marks the UUIDs reported present or gone.
-    pub(super) fn take_user_item(&mut self, item: Item, read: &mut UsersProgress) -> Result<(), String> {
+    pub(super) fn take_user_item(&mut self, item: Item, read: &mut UsersProgress) -> Result<(), RunFailure> {
         match item {
             Item::User(user) => self.batch.push(*user),
             Item::Unchanged(uuid) => self.unchanged.push(uuid),
@@ -127,11 +126,11 @@ impl Run<'_> {
                 read.present_phase = true;
                 self.counts.seen += uuids.len() as u64;
                 self.counts.unchanged += uuids.len() as u64;
-                blocking(|| self.db.mark_seen(&uuids)).map_err(store_error)?;
+                blocking(|| self.db.mark_seen(&uuids))?;
             }
             Item::Deleted(uuids) => {
                 read.gone += uuids.len() as u64;
-                blocking(|| self.db.mark_gone(&uuids)).map_err(store_error)?;
+                blocking(|| self.db.mark_gone(&uuids))?;
             }
             Item::NotUser(uuid) => return self.take_user_item(Item::Deleted(vec![uuid]), read),
         }
@@ -158,14 +157,14 @@ impl Run<'_> {
         let force = self.force;
         let repo = self.repo;
         let delete = repo.sync.deletion.policy == DeletionPolicyKind::Delete;
-        let store_err = |e| failed(store_error(e));
+        let store_err = failed_store;
         let missing = blocking(|| self.db.find_removable(self.tenant, &repo.id, which, !delete, &self.seen_places))
             .map_err(store_err)?;
         // Content sync reports deletions explicitly, so an otherwise empty
         // answer is not suspicious there; the percentage guard still applies.
         let seen = if which == Removal::Gone { self.counts.seen.max(1) } else { self.counts.seen };
         plan::removal_allowed(missing.stored, missing.to_remove, seen, repo.sync.deletion.max_delete_percent, force)
-            .map_err(|reason| Outcome { state: RunState::Aborted, message: Some(reason) })?;
+            .map_err(|reason| Outcome::from(RunFailure::Aborted(reason)))?;
         if missing.to_remove == 0 {
             return Ok(());
         }
@@ -182,7 +181,7 @@ impl Run<'_> {
     }
 
     /// Counts and writes the pending batch (mapped on the reader).
-    pub(super) async fn flush(&mut self) -> Result<(), String> {
+    pub(super) async fn flush(&mut self) -> Result<(), RunFailure> {
         if self.batch.is_empty() && self.unchanged.is_empty() {
             // Users found unchanged by their place were counted: show them.
             let store_started = std::time::Instant::now();
@@ -227,12 +226,11 @@ impl Run<'_> {
         // Only a read that removes the unseen needs the seen-set; a joint
         // read never does (a present set sends the run back to separate reads).
         if !self.import && !self.reading_jointly {
-            blocking(|| self.db.mark_seen(&seen)).map_err(store_error)?;
+            blocking(|| self.db.mark_seen(&seen))?;
         }
         let want = MAX_SAMPLES.saturating_sub(self.changes.len());
         let import = self.import;
-        let outcome = blocking(|| self.db.write_batch(self.tenant, &repo.id, &prepared, &self.started, want, import))
-            .map_err(store_error)?;
+        let outcome = blocking(|| self.db.write_batch(self.tenant, &repo.id, &prepared, &self.started, want, import))?;
         self.counts.added += outcome.added;
         self.counts.updated += outcome.updated;
         self.counts.unchanged += outcome.unchanged;
@@ -247,9 +245,9 @@ impl Run<'_> {
     }
 
     /// Progress is committed with the users it counts, about once a second.
-    pub(super) fn record_progress(&mut self) -> Result<(), String> {
+    pub(super) fn record_progress(&mut self) -> Result<(), RunFailure> {
         let counts = serde_json::to_string(&self.counts).unwrap_or_default();
-        blocking(|| self.db.commit_if_due(self.run_id, &counts, self.counts.seen)).map_err(store_error)?;
+        blocking(|| self.db.commit_if_due(self.run_id, &counts, self.counts.seen))?;
         Ok(())
     }
 }
