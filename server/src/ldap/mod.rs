@@ -1,6 +1,7 @@
 //! LDAP I/O with ldap3: opening connections (servers in order, TLS with the
 //! repository's CA), the step-by-step connection test and the preview.
 
+pub mod connection_test;
 pub mod content_sync;
 pub mod entry;
 pub mod paged;
@@ -8,11 +9,11 @@ pub mod range;
 pub mod rootdse;
 pub mod tls;
 
-use crate::entry::{Entry, EntryAttributes};
+use crate::entry::Entry;
 use crate::filter;
 use crate::ldap_url::{parse_pem_certificates, ServerUrl};
-use app::model::{BindType, Repository, Scope as UserScope, ServerInfo, TestLogin, TestResult, TestStep};
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, SearchOptions, StdStream};
+use app::model::{BindType, Repository, Scope as UserScope};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchOptions, StdStream};
 use std::time::{Duration, Instant};
 
 /// Secrets of a repository in clear, only in memory and only while used.
@@ -278,173 +279,6 @@ async fn decode_entries(
         decoded.push(entry::into_entry(e.0)?);
     }
     Ok(decoded)
-}
-
-async fn dn_exists(ldap: &mut Ldap, repo: &Repository, dn: &str) -> Result<(), String> {
-    let res = ldap
-        .with_timeout(timeout_of(repo))
-        .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
-        .await
-        .map_err(|e| describe_ldap_error(&e))?;
-    let ldap3::SearchResult(entries, result) = res;
-    if result.rc == 32 {
-        let matched = if result.matched.is_empty() {
-            String::new()
-        } else {
-            format!(" (the closest existing entry is {})", result.matched)
-        };
-        return Err(format!("{dn} does not exist on the server{matched}"));
-    }
-    if result.rc != 0 {
-        return Err(format!("{dn}: {}", describe_ldap_error(&LdapError::LdapResult { result })));
-    }
-    if entries.is_empty() {
-        return Err(format!("{dn} is not visible to the bind user"));
-    }
-    Ok(())
-}
-
-async fn read_root_dse(ldap: &mut Ldap, repo: &Repository, url: &str) -> Option<ServerInfo> {
-    let res = ldap
-        .with_timeout(timeout_of(repo))
-        .search("", Scope::Base, "(objectClass=*)", rootdse::ROOT_DSE_ATTRS.to_vec())
-        .await
-        .ok()?;
-    let entry = res.0.into_iter().next().map(SearchEntry::construct)?;
-    let attrs = entry.attrs;
-    Some(ServerInfo {
-        url: url.to_string(),
-        detected_vendor: rootdse::detect_vendor(&attrs),
-        vendor_name: rootdse::first(&attrs, "vendorName"),
-        vendor_version: rootdse::first(&attrs, "vendorVersion"),
-        naming_contexts: rootdse::all(&attrs, "namingContexts"),
-        supported_controls: rootdse::all(&attrs, "supportedControl")
-            .iter()
-            .map(|c| rootdse::control_label(c))
-            .collect(),
-    })
-}
-
-struct Steps(Vec<TestStep>);
-
-impl Steps {
-    fn push(&mut self, name: &str, ok: bool, millis: u64, detail: impl Into<String>) -> bool {
-        self.0.push(TestStep { name: name.into(), ok, millis, detail: detail.into() });
-        ok
-    }
-    fn done(self, server: Option<ServerInfo>) -> TestResult {
-        TestResult { ok: self.0.iter().all(|s| s.ok), steps: self.0, server }
-    }
-}
-
-/// The connection test of docs/api.md: connect, tls, bind, baseDn, users, login.
-pub async fn test_connection(repo: &Repository, secrets: &Secrets, login: &TestLogin) -> TestResult {
-    let mut steps = Steps(Vec::new());
-    let uses_tls =
-        repo.connection.start_tls || repo.connection.servers.iter().any(|s| ServerUrl::parse(s).is_ok_and(|u| u.tls));
-    let started = Instant::now();
-    let mut conn = match connect(repo).await {
-        Ok(c) => c,
-        Err((failure, skipped)) => {
-            let all = skipped.join("; ");
-            match failure {
-                ConnectFailure::Connect(_) => {
-                    steps.push("connect", false, millis(started), format!("no server could be reached: {all}"));
-                }
-                ConnectFailure::Tls(m) => {
-                    steps.push("connect", true, millis(started), "TCP connection established");
-                    steps.push("tls", false, millis(started), m);
-                }
-            }
-            return steps.done(None);
-        }
-    };
-    let connect_detail = if conn.skipped.is_empty() {
-        format!("connected to {}", conn.url)
-    } else {
-        format!("connected to {} after the earlier server(s) failed: {}", conn.url, conn.skipped.join("; "))
-    };
-    steps.push("connect", true, conn.connect_millis, connect_detail);
-    if uses_tls {
-        steps.push(
-            "tls",
-            true,
-            conn.tls_millis,
-            conn.tls.clone().unwrap_or_else(|| "not encrypted (ldap:// without StartTLS)".into()),
-        );
-    }
-
-    let t = Instant::now();
-    let bound = bind(&mut conn.ldap, repo, secrets).await;
-    let bind_ok = match bound {
-        Ok(d) => steps.push("bind", true, millis(t), d),
-        Err(e) => steps.push("bind", false, millis(t), e),
-    };
-    let server = read_root_dse(&mut conn.ldap, repo, &conn.url).await;
-    if !bind_ok {
-        return steps.done(server);
-    }
-
-    let t = Instant::now();
-    let mut base_check = dn_exists(&mut conn.ldap, repo, &repo.users.base_dn).await;
-    let users_dn = repo.users.effective_users_dn().to_string();
-    if base_check.is_ok() && crate::dn::normalize(&users_dn) != crate::dn::normalize(&repo.users.base_dn) {
-        base_check = dn_exists(&mut conn.ldap, repo, &users_dn).await;
-    }
-    match base_check {
-        Ok(()) => steps.push("baseDn", true, millis(t), format!("{} exists", repo.users.base_dn)),
-        Err(e) => {
-            return {
-                steps.push("baseDn", false, millis(t), e);
-                steps.done(server)
-            }
-        }
-    };
-
-    let t = Instant::now();
-    const FIRST_PAGE: i32 = 100;
-    match search_users(&mut conn.ldap, repo, None, FIRST_PAGE + 1, vec![repo.users.username_attribute.clone()]).await {
-        Ok(entries) if entries.is_empty() => {
-            steps.push(
-                "users",
-                false,
-                millis(t),
-                format!(
-                    "no entries match {} under {}; check the object classes, filters and users DN",
-                    filter::user_filter(&repo.users.object_classes, &repo.users.filters, None),
-                    users_dn
-                ),
-            );
-        }
-        Ok(entries) => {
-            let count = if entries.len() as i32 > FIRST_PAGE {
-                format!("more than {FIRST_PAGE}")
-            } else {
-                entries.len().to_string()
-            };
-            let sample: Vec<String> = entries
-                .iter()
-                .take(5)
-                .map(|e| e.first(&repo.users.username_attribute).unwrap_or(&e.dn).to_string())
-                .collect();
-            steps.push("users", true, millis(t), format!("{count} users match, e.g. {}", sample.join(", ")));
-        }
-        Err(e) => {
-            steps.push("users", false, millis(t), format!("searching users failed: {e}"));
-        }
-    }
-
-    if let (Some(user), Some(password)) =
-        (login.username.as_deref().filter(|u| !u.is_empty()), login.password.as_deref())
-    {
-        let t = Instant::now();
-        match login_bind(&mut conn.ldap, repo, user, password).await {
-            Ok(dn) => steps.push("login", true, millis(t), format!("{user} signed in as {dn}")),
-            Err(e) => steps.push("login", false, millis(t), e),
-        };
-    }
-    let _ = conn.ldap.unbind().await;
-    steps.done(server)
 }
 
 /// Finds a user by username and binds as them; returns their DN.

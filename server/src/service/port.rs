@@ -176,7 +176,7 @@ impl Backend for ServicePort {
         login: TestLogin,
     ) -> Result<TestResult, AppError> {
         let (repo, secrets) = self.0.prepare_draft(tenant, draft, stored_id).await?;
-        let result = ldap::test_connection(&repo, &secrets, &login).await;
+        let result = ldap::connection_test::test_connection(&repo, &secrets, &login).await;
         tracing::info!(tenant, repository = repo.id, ok = result.ok, "connection test");
         Ok(result)
     }
