@@ -1,5 +1,7 @@
 //! LDAP I/O with ldap3: opening connections (servers in order, TLS with the
-//! repository's CA), the step-by-step connection test and the preview.
+//! repository's CA), binding, and the searches the service runs (the first
+//! users for a preview, one user for a re-sync); the connection test is in
+//! `connection_test`, paging and content sync in `paged` and `content_sync`.
 
 pub mod connection_test;
 pub mod content_sync;
