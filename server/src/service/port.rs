@@ -145,7 +145,9 @@ impl Backend for ServicePort {
         };
         // The stored cookies stay a place to continue from unless what a run
         // reads, or how it maps, changed (a rename or a schedule does not).
-        let before = self.0.repository_of(tenant, &row)?;
+        // The stored body is enough: what a run reads never includes a
+        // secret, so the sealed secrets are not opened a second time.
+        let before = Service::stored_body(&row)?;
         let reads_changed = crate::sync::fingerprint::reads_differently(&before, &repo);
         self.0.store.update_repository(tenant, &updated, row.version, reads_changed).await.map_err(store_err)?;
         tracing::info!(tenant, repository = id, version = updated.version, "repository replaced");

@@ -79,11 +79,18 @@ impl Service {
         serde_json::to_string(&clean).map_err(|e| internal("repository could not be encoded", e))
     }
 
-    pub(super) fn repository_of(&self, tenant: &str, row: &RepositoryRow) -> Result<Repository, AppError> {
+    /// The repository as its row's body stores it, without what is only
+    /// known from the row's other columns and sealed secrets.
+    pub(super) fn stored_body(row: &RepositoryRow) -> Result<Repository, AppError> {
         let mut repo: Repository =
             serde_json::from_str(&row.body).map_err(|e| internal("stored repository is unreadable", e))?;
-        let secrets = self.open_secrets(tenant, row)?;
         repo.id = row.id.clone();
+        Ok(repo)
+    }
+
+    pub(super) fn repository_of(&self, tenant: &str, row: &RepositoryRow) -> Result<Repository, AppError> {
+        let mut repo = Self::stored_body(row)?;
+        let secrets = self.open_secrets(tenant, row)?;
         repo.connection.bind_password = None;
         repo.connection.bind_password_set = secrets.bind_password.is_some();
         for r in &mut repo.connection.referrals.servers {
