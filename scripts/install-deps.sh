@@ -39,27 +39,27 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 fi
 
 # The tools' own release profiles use fat LTO and one codegen unit (~20 min
-# for cargo-leptos alone on 2 cores). They run a few times per build, so a
-# lightly optimised, unlinked-LTO build serves as well; Cargo's configuration
-# environment overrides the manifests' profiles for these installs only.
+# for cargo-leptos alone on 2 cores). Cargo's configuration environment
+# overrides the manifests' profiles for these installs only. cargo-leptos only
+# starts cargo and copies files: unoptimised serves. wasm-bindgen rewrites the
+# whole wasm bundle on every build: lightly optimised.
 tool_profile=(
   CARGO_PROFILE_RELEASE_LTO=off
   CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=1
   CARGO_PROFILE_RELEASE_DEBUG=false
   CARGO_PROFILE_RELEASE_INCREMENTAL=false
 )
 
 if [[ "$(cargo leptos --version 2>/dev/null || true)" != *"$CARGO_LEPTOS_VERSION"* ]]; then
   log "cargo-leptos $CARGO_LEPTOS_VERSION: building"
-  env "${tool_profile[@]}" cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION"
+  env "${tool_profile[@]}" CARGO_PROFILE_RELEASE_OPT_LEVEL=0 cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION"
 fi
 
 if [[ "$(wasm-bindgen --version 2>/dev/null || true)" != *"$WASM_BINDGEN_VERSION"* ]]; then
   log "wasm-bindgen-cli $WASM_BINDGEN_VERSION: building"
   # --locked fails (a locked crate is missing from the index); fall back to
   # versions compatible with this rustc instead.
-  env "${tool_profile[@]}" CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback \
+  env "${tool_profile[@]}" CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback \
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
