@@ -151,3 +151,16 @@ fn console_query(search: String, page: u32) -> crate::port::UserQuery {
 pub async fn resync_user(id: String) -> Result<crate::model::User, AppError> {
     respond(async { backend()?.resync_user(CONSOLE_TENANT, &id).await }.await)
 }
+
+/// The console's "Test login": a login through one repository, step by step.
+#[server(prefix = "/_sfn", endpoint = "try_login", input = Json)]
+pub async fn try_login(
+    repository_id: Option<String>,
+    username: String,
+    password: String,
+) -> Result<crate::model::LoginTrace, AppError> {
+    use crate::model::LoginRequest;
+    respond(
+        async { backend()?.test_login(CONSOLE_TENANT, repository_id, LoginRequest { username, password }).await }.await,
+    )
+}

@@ -2,6 +2,7 @@
 //! Serialised as `{"error": "<kind>", "message": ..., ...}`, which is also the
 //! REST error body (docs/api.md); the server maps each kind to its HTTP status.
 
+use crate::model::{HidFailure, LoginReason};
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
@@ -29,7 +30,29 @@ pub enum AppError {
     #[error("{message}")]
     Conflict { message: String },
     #[error("{message}")]
-    Unavailable { message: String },
+    Unavailable {
+        message: String,
+        /// The directory servers tried, when a login found none answering.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        servers: Vec<String>,
+    },
+    /// A refused login (401 `invalid_grant`).
+    #[error("{message}")]
+    InvalidGrant {
+        reason: LoginReason,
+        message: String,
+        /// The same text, under the name OAuth-style clients read.
+        error_description: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hid_failure: Option<HidFailure>,
+    },
+    /// Too many failures: 429 with `Retry-After`.
+    #[error("{message}")]
+    Throttled {
+        message: String,
+        #[serde(rename = "retryAfter")]
+        retry_after: u64,
+    },
     #[error("{message}")]
     Internal { message: String },
 }
@@ -55,7 +78,12 @@ impl AppError {
         AppError::Conflict { message: m.into() }
     }
     pub fn unavailable(m: impl Into<String>) -> Self {
-        AppError::Unavailable { message: m.into() }
+        AppError::Unavailable { message: m.into(), servers: Vec::new() }
+    }
+    pub fn login_refused(reason: LoginReason, m: impl Into<String>) -> Self {
+        let message = m.into();
+        let hid_failure = (reason == LoginReason::RepositoryDeleted).then(HidFailure::repository_deleted);
+        AppError::InvalidGrant { reason, error_description: message.clone(), message, hid_failure }
     }
     pub fn internal(m: impl Into<String>) -> Self {
         AppError::Internal { message: m.into() }
@@ -65,10 +93,11 @@ impl AppError {
     pub fn status_code(&self) -> u16 {
         match self {
             AppError::Validation { .. } | AppError::BadRequest { .. } => 400,
-            AppError::Unauthorized { .. } => 401,
+            AppError::Unauthorized { .. } | AppError::InvalidGrant { .. } => 401,
             AppError::Forbidden { .. } => 403,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,
+            AppError::Throttled { .. } => 429,
             AppError::Unavailable { .. } => 503,
             AppError::Internal { .. } => 500,
         }
@@ -101,9 +130,7 @@ impl FromServerFnError for AppError {
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
             ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => AppError::BadRequest { message: m },
-            ServerFnErrorErr::Request(m) => {
-                AppError::Unavailable { message: format!("the server could not be reached: {m}") }
-            }
+            ServerFnErrorErr::Request(m) => AppError::unavailable(format!("the server could not be reached: {m}")),
             other => AppError::Internal { message: other.to_string() },
         }
     }

@@ -4,7 +4,8 @@
 
 use crate::error::AppError;
 use crate::model::{
-    GroupList, NextRuns, Preview, Repository, SyncRequest, SyncRun, TestLogin, TestResult, User, UserList,
+    GroupList, LoginRequest, LoginSuccess, LoginTrace, NextRuns, Preview, Repository, SyncRequest, SyncRun, TestLogin,
+    TestResult, User, UserList,
 };
 use std::sync::Arc;
 
@@ -59,6 +60,25 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Groups from the store; `search` is a name prefix.
     async fn list_groups(&self, tenant: &str, query: UserQuery) -> Result<GroupList, AppError>;
+
+    /// Signs a directory user in by bind, as the platform's login route
+    /// does: the tenant's repositories in order, the password checked by the
+    /// directory. `client` is the caller's address (throttling).
+    async fn login(
+        &self,
+        tenant: &str,
+        request: LoginRequest,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<LoginSuccess, AppError>;
+
+    /// The console's "Test login": the same login step by step, through one
+    /// repository when `repository_id` is given. Throttled like a login.
+    async fn test_login(
+        &self,
+        tenant: &str,
+        repository_id: Option<String>,
+        request: LoginRequest,
+    ) -> Result<LoginTrace, AppError>;
 
     /// When the repository's schedules fire next.
     async fn next_runs(&self, tenant: &str, id: &str) -> Result<NextRuns, AppError>;

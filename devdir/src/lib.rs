@@ -188,6 +188,9 @@ access to * by * read
 {syncprov}overlay memberof
 memberof-refint TRUE
 overlay ppolicy
+# Tell a locked account's binder so (whatever the password): dirbridge must
+# not repeat that to a caller whose password the directory did not check.
+ppolicy_use_lockout
 "#
     )
 }

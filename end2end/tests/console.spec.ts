@@ -27,6 +27,14 @@ async function hydrated(page: Page) {
   await expect(page.locator("#app")).toHaveAttribute("data-hydrated", "true");
 }
 
+async function signIn(page: Page) {
+  await page.goto("/login");
+  await hydrated(page);
+  await page.fill("#password", state.adminPassword);
+  await page.click("button[type=submit]");
+  await expect(page.getByRole("heading", { name: "User repositories" })).toBeVisible();
+}
+
 async function shot(page: Page, name: string) {
   await page.screenshot({ path: join(__dirname, "..", "screenshots", `${name}.png`), fullPage: true });
 }
@@ -126,11 +134,7 @@ test("sign in, create, test, preview, edit, validate and delete a repository", a
 test("the console is usable at phone width", async ({ page }) => {
   const watcher = watch(page);
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto("/login");
-  await hydrated(page);
-  await page.fill("#password", state.adminPassword);
-  await page.click("button[type=submit]");
-  await expect(page.getByRole("heading", { name: "User repositories" })).toBeVisible();
+  await signIn(page);
   // Let the list page finish its own requests: navigating away mid-request
   // aborts them, which the watcher rightly reports.
   await hydrated(page);
@@ -145,11 +149,7 @@ test("the console is usable at phone width", async ({ page }) => {
 
 test("sync a repository from the console and open a synced user", async ({ page }) => {
   const watcher = watch(page);
-  await page.goto("/login");
-  await hydrated(page);
-  await page.fill("#password", state.adminPassword);
-  await page.click("button[type=submit]");
-  await expect(page.getByRole("heading", { name: "User repositories" })).toBeVisible();
+  await signIn(page);
 
   // The console session also authenticates the REST API.
   const created = await page.request.post("/api/v1/tenants/default/repositories", {
@@ -223,6 +223,60 @@ test("sync a repository from the console and open a synced user", async ({ page 
   await page.click("#resync-user");
   await expect(page.locator(".alert.ok")).toContainText("Re-read from the directory.");
   await shot(page, "07-user");
+  expect(watcher.problems).toEqual([]);
+});
+
+test("test a directory user's login from the repository page and the user page", async ({ page }) => {
+  const watcher = watch(page);
+  await signIn(page);
+  const created = await page.request.post("/api/v1/tenants/default/repositories", {
+    data: {
+      id: "e2e-login",
+      name: "E2E Login",
+      vendor: "openldap",
+      connection: { servers: [ldap.ldapUrl], bindDn: ldap.adminDn, bindPassword: ldap.adminPassword },
+      users: { baseDn: ldap.baseDn, usersDn: `ou=People,${ldap.baseDn}` },
+      groups: { groupsDn: `ou=Groups,${ldap.baseDn}`, membershipAttribute: "memberOf" },
+      assignments: {
+        roles: [
+          { roleId: "RL_ENGINEERING", mappingType: "OU", groupDnOrOu: `ou=Engineering,ou=People,${ldap.baseDn}` },
+          { roleId: "admin", mappingType: "GROUP", groupDnOrOu: `cn=Admins,ou=Groups,${ldap.baseDn}` },
+        ],
+      },
+    },
+  });
+  expect(created.status()).toBe(201);
+
+  await page.goto("/repositories/e2e-login");
+  await hydrated(page);
+  const box = page.locator("#test-login");
+  await box.locator("#test-login-username").fill(ldap.sampleUser);
+  await box.locator("#test-login-password").fill("not the password");
+  await box.locator("#test-login-run").click();
+  await expect(box.locator('[data-step="bind"]')).toHaveClass(/fail/);
+  await expect(box.locator(".alert.error")).toContainText("invalid username or password");
+
+  await box.locator("#test-login-password").fill(ldap.userPassword);
+  await box.locator("#test-login-run").click();
+  for (const step of ["find user", "bind", "account state", "assignments"]) {
+    await expect(box.locator(`[data-step="${step}"]`)).toHaveClass(/ok/);
+  }
+  await expect(box.locator("#test-login-roles")).toContainText("RL_ENGINEERING");
+  await expect(box.locator("#test-login-roles")).toContainText("admin");
+  await shot(page, "08-test-login");
+
+  // The login stored the user (auto-creation): the user page has the box too.
+  await page.getByRole("link", { name: "Users" }).click();
+  await hydrated(page);
+  await page.fill("#user-search", ldap.sampleUser);
+  // The same person was synced by the earlier test's repository too.
+  const row = page.locator("#users tbody tr", { hasText: ldap.sampleUser }).filter({ hasText: "e2e-login" });
+  await row.locator("a").first().click();
+  await hydrated(page);
+  await expect(page.locator("#test-login-username")).toHaveValue(ldap.sampleUser);
+  await page.fill("#test-login-password", ldap.userPassword);
+  await page.click("#test-login-run");
+  await expect(page.locator("#test-login-roles")).toContainText("RL_ENGINEERING");
   expect(watcher.problems).toEqual([]);
 });
 

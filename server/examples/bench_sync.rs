@@ -262,6 +262,7 @@ async fn fresh_store(repo: &app::model::Repository) -> (tempfile::TempDir, Servi
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: data.path().to_path_buf(),
         admin_password: Some("bench".into()),
+        login: Default::default(),
     };
     let port = ServicePort(dirbridge::open(&config).await.expect("service"));
     port.create_repository("default", repo.clone()).await.expect("repository");

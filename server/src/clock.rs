@@ -1,8 +1,12 @@
 //! The wall clock as dirbridge records it: RFC 3339 seconds in UTC.
 
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
+    rfc3339_at(unix_now())
+}
+
+/// A Unix time in RFC 3339 (empty when out of range).
+pub fn rfc3339_at(unix_seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_seconds)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
@@ -10,4 +14,13 @@ pub fn now_rfc3339() -> String {
 
 pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_unix_times() {
+        assert_eq!(super::rfc3339_at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339_at(1_780_000_000), "2026-05-28T20:26:40Z");
+    }
 }

@@ -8,6 +8,68 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub admin_password: Option<String>,
+    pub login: LoginLimits,
+}
+
+/// Settings of logins by bind, from the environment (README, Configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Wrong passwords per account in the window before logins are refused;
+    /// keep it below the directory's own lockout threshold.
+    pub max_failures_per_account: u32,
+    pub max_failures_per_address: u32,
+    pub window_seconds: u32,
+    /// Pooled connections per repository: searches, and user binds.
+    pub service_connections: u32,
+    pub bind_connections: u32,
+    /// How long a login waits for a free pooled connection.
+    pub pool_wait_seconds: u32,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            max_failures_per_account: 4,
+            max_failures_per_address: 50,
+            window_seconds: 900,
+            service_connections: 4,
+            bind_connections: 8,
+            pool_wait_seconds: 5,
+        }
+    }
+}
+
+/// The environment variables of [`LoginLimits`], with their bounds.
+const LOGIN_SETTINGS: [(&str, u32, u32); 6] = [
+    ("DIRBRIDGE_LOGIN_MAX_FAILURES", 1, 1000),
+    ("DIRBRIDGE_LOGIN_MAX_FAILURES_PER_ADDRESS", 1, 100_000),
+    ("DIRBRIDGE_LOGIN_WINDOW_SECONDS", 1, 86_400),
+    ("DIRBRIDGE_LDAP_POOL_SIZE", 1, 256),
+    ("DIRBRIDGE_LDAP_BIND_POOL_SIZE", 1, 256),
+    ("DIRBRIDGE_LDAP_POOL_WAIT_SECONDS", 1, 300),
+];
+
+fn login_limits(env: &impl Fn(&str) -> Option<String>) -> Result<LoginLimits, String> {
+    let mut limits = LoginLimits::default();
+    for (name, min, max) in LOGIN_SETTINGS {
+        let Some(text) = env(name) else { continue };
+        let value: u32 = text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(|| format!("{name}='{text}' must be a whole number from {min} to {max}"))?;
+        let field = match name {
+            "DIRBRIDGE_LOGIN_MAX_FAILURES" => &mut limits.max_failures_per_account,
+            "DIRBRIDGE_LOGIN_MAX_FAILURES_PER_ADDRESS" => &mut limits.max_failures_per_address,
+            "DIRBRIDGE_LOGIN_WINDOW_SECONDS" => &mut limits.window_seconds,
+            "DIRBRIDGE_LDAP_POOL_SIZE" => &mut limits.service_connections,
+            "DIRBRIDGE_LDAP_BIND_POOL_SIZE" => &mut limits.bind_connections,
+            _ => &mut limits.pool_wait_seconds,
+        };
+        *field = value;
+    }
+    Ok(limits)
 }
 
 pub const USAGE: &str = "usage: dirbridge [serve] [--listen ADDR] [--data-dir DIR]
@@ -16,7 +78,11 @@ pub const USAGE: &str = "usage: dirbridge [serve] [--listen ADDR] [--data-dir DI
   --data-dir DIR    SQLite store and secret key (env DIRBRIDGE_DATA_DIR, default ./data)
 
 On first start the admin 'admin' is created with the password from
-DIRBRIDGE_ADMIN_PASSWORD, or a generated one printed once to stderr.";
+DIRBRIDGE_ADMIN_PASSWORD, or a generated one printed once to stderr.
+Login throttling and LDAP pools: DIRBRIDGE_LOGIN_MAX_FAILURES (4),
+DIRBRIDGE_LOGIN_MAX_FAILURES_PER_ADDRESS (50), DIRBRIDGE_LOGIN_WINDOW_SECONDS
+(900), DIRBRIDGE_LDAP_POOL_SIZE (4), DIRBRIDGE_LDAP_BIND_POOL_SIZE (8),
+DIRBRIDGE_LDAP_POOL_WAIT_SECONDS (5).";
 
 /// Parses arguments (without the program name) over the environment.
 pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
@@ -43,7 +109,8 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         first = false;
     }
     let listen = listen.parse().map_err(|_| format!("'{listen}' is not a socket address like 127.0.0.1:3000"))?;
-    Ok(Config { listen, data_dir: data_dir.into(), admin_password: env("DIRBRIDGE_ADMIN_PASSWORD") })
+    let login = login_limits(&env)?;
+    Ok(Config { listen, data_dir: data_dir.into(), admin_password: env("DIRBRIDGE_ADMIN_PASSWORD"), login })
 }
 
 #[cfg(test)]
@@ -66,5 +133,23 @@ mod tests {
         assert_eq!((c.listen.to_string(), c.data_dir), ("127.0.0.1:9".into(), PathBuf::from("/tmp/x")));
         assert!(parse(&args(&["--listen", "nope"]), none).is_err());
         assert!(parse(&args(&["--bogus"]), none).is_err());
+    }
+
+    #[test]
+    fn login_limits_from_the_environment() {
+        assert_eq!(parse(&[], |_| None).expect("defaults").login, LoginLimits::default());
+        let env = |k: &str| match k {
+            "DIRBRIDGE_LOGIN_MAX_FAILURES" => Some("3".to_string()),
+            "DIRBRIDGE_LDAP_BIND_POOL_SIZE" => Some(" 16 ".to_string()),
+            _ => None,
+        };
+        let limits = parse(&[], env).expect("parsed").login;
+        assert_eq!((limits.max_failures_per_account, limits.bind_connections), (3, 16));
+        assert_eq!(limits.window_seconds, 900);
+        for bad in ["0", "-1", "many", "1001"] {
+            let env = |k: &str| (k == "DIRBRIDGE_LOGIN_MAX_FAILURES").then(|| bad.to_string());
+            let err = parse(&[], env).expect_err(bad);
+            assert!(err.contains("DIRBRIDGE_LOGIN_MAX_FAILURES"), "{err}");
+        }
     }
 }

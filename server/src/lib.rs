@@ -20,6 +20,7 @@ pub mod scheduler;
 pub mod service;
 pub mod store;
 pub mod sync;
+pub mod throttle;
 pub mod validate;
 
 use std::sync::Arc;
@@ -30,7 +31,7 @@ pub async fn open(config: &config::Config) -> Result<Arc<service::Service>, Stri
     let secret_box =
         crypto::SecretBox::load_or_create(&config.data_dir.join("secret.key")).map_err(|e| e.to_string())?;
     let store = store::Store::open_file(&config.data_dir.join("dirbridge.db")).await.map_err(|e| e.to_string())?;
-    let service = service::Service::new(store, secret_box);
+    let service = service::Service::with_settings(store, secret_box, service::LoginSettings::from(config.login));
     if let Some(password) = service.ensure_admin(config.admin_password.clone()).await? {
         // Printed once, to stderr only: this is the only time it is shown.
         eprintln!("dirbridge: created admin user 'admin' with password: {password}");

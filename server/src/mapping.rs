@@ -126,6 +126,38 @@ pub fn map_user(
     Ok(user)
 }
 
+/// The roles assigned by group to any of `groups` (DNs of the synced groups
+/// a user is in, directly or through nesting), compared as parsed,
+/// normalised DNs.
+pub fn roles_of_groups<'g>(repo: &Repository, groups: impl IntoIterator<Item = &'g str>) -> Vec<String> {
+    let wanted: Vec<(String, &str)> = repo
+        .assignments
+        .roles
+        .iter()
+        .filter(|r| r.mapping_type == MappingType::Group)
+        .map(|r| (crate::dn::normalize(&r.group_dn_or_ou), r.role_id.as_str()))
+        .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let held: std::collections::HashSet<String> = groups.into_iter().map(crate::dn::normalize).collect();
+    let mut roles: Vec<String> =
+        wanted.into_iter().filter(|(dn, _)| held.contains(dn)).map(|(_, role)| role.to_string()).collect();
+    roles.dedup();
+    roles
+}
+
+/// Adds roles a user holds besides those mapped from the entry; `admin`
+/// follows the roles.
+pub fn add_roles(user: &mut User, roles: Vec<String>) {
+    for role in roles {
+        if !user.roles.contains(&role) {
+            user.roles.push(role);
+        }
+    }
+    user.admin = user.roles.iter().any(|r| r.eq_ignore_ascii_case("admin"));
+}
+
 /// Attributes that hold binary data by definition: their values are expected
 /// outside UTF-8 and are not reported.
 const BINARY_ATTRIBUTES: &[&str] = &[
@@ -258,6 +290,10 @@ mod tests {
         )
     }
 
+    fn role(id: &str, mapping_type: MappingType, dn: &str) -> RoleAssignment {
+        RoleAssignment { role_id: id.into(), mapping_type, group_dn_or_ou: dn.into() }
+    }
+
     fn repo() -> Repository {
         let mut r = new_repository(Vendor::OpenLdap);
         r.id = "corp".into();
@@ -374,16 +410,8 @@ mod tests {
         r.assignments.user_types =
             vec![GroupAssignment { group_id: "UT_EMP".into(), root_node_dn: "ou=People,dc=example,dc=org".into() }];
         r.assignments.roles = vec![
-            RoleAssignment {
-                role_id: "admin".into(),
-                mapping_type: MappingType::Group,
-                group_dn_or_ou: "cn=Admins,ou=Groups,dc=example,dc=org".into(),
-            },
-            RoleAssignment {
-                role_id: "RL_OPS".into(),
-                mapping_type: MappingType::Ou,
-                group_dn_or_ou: "ou=Ops,dc=example,dc=org".into(),
-            },
+            role("admin", MappingType::Group, "cn=Admins,ou=Groups,dc=example,dc=org"),
+            role("RL_OPS", MappingType::Ou, "ou=Ops,dc=example,dc=org"),
         ];
         let e = entry(
             "uid=a,ou=People,dc=example,dc=org",
@@ -394,6 +422,26 @@ mod tests {
         assert_eq!(u.roles, vec!["admin"]);
         assert!(u.admin);
         assert_eq!(u.groups, vec!["CN=admins,OU=Groups,DC=example,DC=org"]);
+    }
+
+    #[test]
+    fn roles_by_group_follow_the_groups_held_compared_as_dns() {
+        let mut r = repo();
+        r.assignments.roles = vec![
+            role("RL_STAFF", MappingType::Group, "cn=All Staff,ou=Groups,dc=example,dc=org"),
+            role("admin", MappingType::Group, "cn=Admins,ou=Groups,dc=example,dc=org"),
+            role("RL_OPS", MappingType::Ou, "cn=All Staff,ou=Groups,dc=example,dc=org"),
+        ];
+        // Case and spacing differ from the assignment; an OU assignment is
+        // not a group one.
+        let roles =
+            roles_of_groups(&r, ["CN=all staff, OU=Groups,DC=Example,DC=org", "cn=Sales,ou=Groups,dc=example,dc=org"]);
+        assert_eq!(roles, vec!["RL_STAFF"]);
+        let mut user = User { roles: vec!["RL_STAFF".into()], ..Default::default() };
+        add_roles(&mut user, roles_of_groups(&r, ["cn=admins,ou=groups,dc=example,dc=org"]));
+        assert_eq!(user.roles, vec!["RL_STAFF", "admin"]);
+        assert!(user.admin);
+        assert!(roles_of_groups(&r, ["cn=Admins,ou=Other,dc=example,dc=org"]).is_empty());
     }
 
     #[test]

@@ -77,6 +77,7 @@ mod tests {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: data.path().to_path_buf(),
             admin_password: Some("scheduler-test".into()),
+            login: Default::default(),
         };
         let service = crate::open(&config).await.expect("service");
         let weak = Arc::downgrade(&service);

@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "ldap_url",
         "mapping",
         "memory",
+        "throttle",
         "validate",
     ],
     // I/O: the directory and the store (neither imports the other).

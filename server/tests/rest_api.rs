@@ -318,3 +318,57 @@ async fn sync_and_users_routes() {
     assert!(text.starts_with("event: run\ndata: {") && text.contains("\"state\":\"succeeded\""), "{text}");
     assert_eq!(api.req("GET", &format!("{REPOS}/corp/sync-runs/999/events"), None).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn login_answers_in_the_shapes_platforms_read() {
+    let e = env(5).await;
+    let api = Api::new(e.service.clone()).await;
+    let (status, body, _) =
+        api.req("POST", REPOS, Some(serde_json::to_value(repository(&e.slapd, "corp")).expect("json"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    const LOGIN: &str = "/api/v1/tenants/default/login";
+    let user = devdir::ldif::username(1);
+
+    let (status, body, _) =
+        api.req("POST", LOGIN, Some(json!({"username": user, "password": devdir::ldif::USER_PASSWORD}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["repositoryId"], "corp");
+    assert_eq!(body["user"]["username"], user.as_str());
+    assert_eq!(body["user"]["ldapDn"], devdir::ldif::user_dn(1).as_str());
+    assert!(body["user"]["roles"].is_array() && body["user"]["admin"].is_boolean(), "{body}");
+    assert!(body.get("passwordExpiresAt").is_none(), "{body}");
+
+    let (status, body, _) = api.req("POST", LOGIN, Some(json!({"username": user, "password": "wrong"}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(body["reason"], "INVALID_CREDENTIALS");
+    assert_eq!(body["message"], body["error_description"]);
+    assert!(body.get("hid_failure").is_none(), "{body}");
+    let (_, unknown, _) = api.req("POST", LOGIN, Some(json!({"username": "nobody", "password": "wrong"}))).await;
+    assert_eq!(unknown, body, "an unknown user answers exactly as a wrong password");
+
+    let (status, body, _) = api.req("POST", LOGIN, Some(json!({"password": "x"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _, _) =
+        api.req("POST", "/api/v1/tenants/nope/login", Some(json!({"username": user, "password": "x"}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Without credentials the route is closed like every other.
+    let (status, _, _) = call(&api.router, "POST", LOGIN, None, Some(json!({"username": user, "password": "x"}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Throttled: 429 with Retry-After, before any bind is sent.
+    let mut throttled = None;
+    for _ in 0..6 {
+        let (status, body, headers) =
+            api.req("POST", LOGIN, Some(json!({"username": user, "password": "wrong"}))).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            throttled = Some((body, headers));
+            break;
+        }
+    }
+    let (body, headers) = throttled.expect("throttled");
+    assert_eq!(body["error"], "throttled");
+    let retry = body["retryAfter"].as_u64().expect("retryAfter");
+    assert!(retry >= 1);
+    assert_eq!(headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some(retry.to_string().as_str()));
+}

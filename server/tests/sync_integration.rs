@@ -591,6 +591,7 @@ async fn a_run_cut_off_by_a_restart_is_marked_interrupted_and_the_next_one_compl
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: e.data.path().to_path_buf(),
         admin_password: None,
+        login: Default::default(),
     };
     let restarted = dirbridge::open(&config).await.expect("reopens");
     let port = ServicePort(restarted);

@@ -5,4 +5,5 @@ pub mod repositories;
 pub mod repository_form;
 pub mod store_list;
 pub mod sync_panel;
+pub mod test_login;
 pub mod users;

@@ -5,6 +5,7 @@ use crate::error::AppError;
 use crate::model::User;
 use crate::pages::layout::{dn_name, ErrorBox, Shell};
 use crate::pages::store_list::{ListNames, StoreList};
+use crate::pages::test_login::TestLoginBox;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -53,7 +54,9 @@ pub fn UserPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || user.get().map(|result| match result {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(u) => view! {
+                    Ok(u) => {
+                        let (repository_id, username) = (u.repository_id.clone(), u.username.clone());
+                        view! {
                         <div class="page-head">
                             <h1 id="user-name">{u.username.clone()}</h1>
                             <button type="button" class="secondary" id="resync-user" disabled=move || resync.pending().get()
@@ -79,6 +82,7 @@ pub fn UserPage() -> impl IntoView {
                                 <li title=g.clone()>{dn_name(g)}" "<span class="mono small muted">{g.clone()}</span></li>
                             }).collect_view()}</ul></dd>
                         </dl>
+                        <TestLoginBox repository_id=repository_id username=username />
                         <h2>"Attributes"</h2>
                         <div class="table-wrap">
                             <table class="list" id="user-attributes">
@@ -87,7 +91,8 @@ pub fn UserPage() -> impl IntoView {
                                 </tbody>
                             </table>
                         </div>
-                    }.into_any(),
+                    }.into_any()
+                    }
                 })}
             </Transition>
         </Shell>

@@ -3,7 +3,7 @@
 
 use super::state::AppState;
 use app::error::AppError;
-use app::model::{Repository, RepositoryList, SyncRequest, TestLogin};
+use app::model::{LoginRequest, Repository, RepositoryList, SyncRequest, TestLogin};
 use app::port::UserQuery;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
@@ -28,7 +28,28 @@ pub fn status_of(e: &AppError) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (status_of(&self.0), Json(self.0)).into_response()
+        let retry_after = match &self.0 {
+            AppError::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        let mut response = (status_of(&self.0), Json(self.0)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// The caller's address, when the server was started with connection info
+/// (requests built in tests have none).
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(ClientAddress(info.map(|c| c.0.ip())))
     }
 }
 
@@ -71,6 +92,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/tenants/{tenant}/users", get(list_users))
         .route("/api/v1/tenants/{tenant}/users/{user}", get(get_user))
         .route("/api/v1/tenants/{tenant}/users/{user}/sync", post(resync_user))
+        .route("/api/v1/tenants/{tenant}/login", post(login))
         .fallback(not_found)
 }
 
@@ -265,4 +287,14 @@ async fn resync_user(
     Path((tenant, user)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     Ok(Json(state.port.resync_user(&tenant, &user).await?).into_response())
+}
+
+/// Login by bind, for the platform that signs its users in through dirbridge.
+async fn login(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    ClientAddress(client): ClientAddress,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    Ok(Json(state.port.login(&tenant, request, client).await?).into_response())
 }

@@ -1,12 +1,19 @@
 //! LDAP I/O with ldap3: opening connections (servers in order, TLS with the
 //! repository's CA), binding, and the searches the service runs (the first
 //! users for a preview, one user for a re-sync); the connection test is in
-//! `connection_test`, paging and content sync in `paged` and `content_sync`.
+//! `connection_test`, paging and content sync in `paged` and `content_sync`,
+//! logins in `login` over the pooled connections of `pool` (servers that
+//! failed are skipped for a while: `failover`).
 
+pub mod bind_result;
 pub mod connection_test;
 pub mod content_sync;
 pub mod entry;
+pub mod failover;
+pub mod login;
 pub mod paged;
+pub mod pool;
+pub mod ppolicy;
 pub mod range;
 pub mod rootdse;
 pub mod tls;
@@ -86,7 +93,7 @@ async fn tcp_connect(url: &ServerUrl, timeout: Duration) -> Result<std::net::Tcp
 }
 
 /// Opens one server: TCP, then TLS (LDAPS or StartTLS) when configured.
-async fn open_one(repo: &Repository, url_text: &str) -> Result<Connected, ConnectFailure> {
+pub(crate) async fn open_one(repo: &Repository, url_text: &str) -> Result<Connected, ConnectFailure> {
     let c = &repo.connection;
     let timeout = timeout_of(repo);
     let url = ServerUrl::parse(url_text).map_err(|e| ConnectFailure::Connect(format!("{url_text} {e}")))?;
@@ -270,7 +277,7 @@ async fn search_users(
 
 /// Decodes search result entries, with the rest of their windowed
 /// attributes read (see [`range`]); references are skipped.
-async fn decode_entries(
+pub(crate) async fn decode_entries(
     ldap: &mut Ldap,
     repo: &Repository,
     entries: Vec<ldap3::ResultEntry>,

@@ -6,9 +6,13 @@
 //! server functions share); the service itself, its errors and the
 //! HTTP-facing operations here.
 
+mod login;
+mod login_guard;
 mod port;
 mod repositories;
 mod secrets;
+
+pub use login_guard::{LoginCounts, LoginThrottle};
 
 use crate::auth;
 pub use crate::clock::{now_rfc3339, unix_now};
@@ -22,6 +26,51 @@ pub struct Service {
     store: Store,
     secret_box: SecretBox,
     sync: Arc<crate::sync::SyncEngine>,
+    /// Logins' connections, per repository.
+    pools: crate::ldap::pool::Pools,
+    login_throttle: LoginThrottle,
+    login_counts: LoginCounts,
+}
+
+/// Settings of logins: throttling and connection pools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginSettings {
+    pub per_account: crate::throttle::Policy,
+    pub per_address: crate::throttle::Policy,
+    pub pools: crate::ldap::pool::PoolSettings,
+}
+
+impl From<crate::config::LoginLimits> for LoginSettings {
+    fn from(l: crate::config::LoginLimits) -> Self {
+        use crate::throttle::Policy;
+        let window = i64::from(l.window_seconds);
+        let slowed = |max: u32, of: Policy| Policy {
+            window_seconds: window,
+            max_failures: max,
+            slow_after: of.slow_after.min(max.saturating_sub(1)),
+            ..of
+        };
+        LoginSettings {
+            per_account: slowed(l.max_failures_per_account, Policy::PER_ACCOUNT),
+            per_address: slowed(l.max_failures_per_address, Policy::PER_ADDRESS),
+            pools: crate::ldap::pool::PoolSettings {
+                service_connections: l.service_connections as usize,
+                bind_connections: l.bind_connections as usize,
+                wait: std::time::Duration::from_secs(u64::from(l.pool_wait_seconds)),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        LoginSettings {
+            per_account: crate::throttle::Policy::PER_ACCOUNT,
+            per_address: crate::throttle::Policy::PER_ADDRESS,
+            pools: Default::default(),
+        }
+    }
 }
 
 fn internal(context: &str, e: impl std::fmt::Display) -> AppError {
@@ -51,8 +100,24 @@ fn start_err(e: crate::sync::StartError) -> AppError {
 
 impl Service {
     pub fn new(store: Store, secret_box: SecretBox) -> Arc<Service> {
+        Self::with_settings(store, secret_box, LoginSettings::default())
+    }
+
+    pub fn with_settings(store: Store, secret_box: SecretBox, login: LoginSettings) -> Arc<Service> {
         let sync = crate::sync::SyncEngine::new(store.clone());
-        Arc::new(Service { store, secret_box, sync })
+        Arc::new(Service {
+            store,
+            secret_box,
+            sync,
+            pools: crate::ldap::pool::Pools::new(login.pools),
+            login_throttle: LoginThrottle::new(login.per_account, login.per_address),
+            login_counts: LoginCounts::default(),
+        })
+    }
+
+    /// Logins so far by outcome.
+    pub fn login_counts(&self) -> Vec<(&'static str, u64)> {
+        self.login_counts.snapshot()
     }
 
     /// Changes whenever a sync run's end has been stored (see

@@ -14,11 +14,16 @@ use app::model::*;
 use app::port::{Backend, SessionToken, UserQuery};
 
 impl Service {
-    /// Resumes deletions a previous process left unfinished.
     /// A user's groups: the synchronised groups that list the user as a
     /// member, directly or through nested groups, and the values of the
     /// membership attribute (memberOf) read with the user. DNs, deduplicated.
-    pub(super) async fn resolve_groups(&self, tenant: &str, user: &mut User) -> Result<(), AppError> {
+    /// Roles assigned by group follow from them.
+    pub(super) async fn resolve_groups(
+        &self,
+        tenant: &str,
+        repo: &Repository,
+        user: &mut User,
+    ) -> Result<(), AppError> {
         let keys = crate::mapping::user_member_keys(user);
         let memberships = self.store.memberships(tenant, &user.repository_id, &keys).await.map_err(store_err)?;
         let mut seen: std::collections::HashSet<String> =
@@ -29,7 +34,23 @@ impl Service {
                 groups.push(dn);
             }
         }
+        crate::mapping::add_roles(user, crate::mapping::roles_of_groups(repo, groups.iter().map(String::as_str)));
         user.groups = groups;
+        Ok(())
+    }
+
+    /// [`Self::resolve_groups`] for users of any repositories of a tenant.
+    async fn resolve_groups_of(&self, tenant: &str, users: &mut [User]) -> Result<(), AppError> {
+        let mut repos: std::collections::HashMap<String, Repository> = std::collections::HashMap::new();
+        for user in users {
+            if !repos.contains_key(&user.repository_id) {
+                let row = self.load_row(tenant, &user.repository_id).await?;
+                repos.insert(user.repository_id.clone(), Service::stored_body(&row)?);
+            }
+            if let Some(repo) = repos.get(&user.repository_id) {
+                self.resolve_groups(tenant, repo, user).await?;
+            }
+        }
         Ok(())
     }
 }
@@ -150,6 +171,7 @@ impl Backend for ServicePort {
         let before = Service::stored_body(&row)?;
         let reads_changed = crate::sync::fingerprint::reads_differently(&before, &repo);
         self.0.store.update_repository(tenant, &updated, row.version, reads_changed).await.map_err(store_err)?;
+        self.0.pools.forget(tenant, id);
         tracing::info!(tenant, repository = id, version = updated.version, "repository replaced");
         self.0.repository_of(tenant, &updated)
     }
@@ -164,6 +186,7 @@ impl Backend for ServicePort {
         }
         if row.state != "deleting" {
             self.0.store.set_repository_state(tenant, id, "deleting").await.map_err(store_err)?;
+            self.0.pools.forget(tenant, id);
             tracing::info!(tenant, repository = id, "repository deletion started");
             self.0.delete_in_background(tenant.to_string(), id.to_string()).await;
         }
@@ -237,9 +260,7 @@ impl Backend for ServicePort {
         let (offset, limit) = paging(&query)?;
         let (total, mut users) =
             self.0.store.list_users(list_filter(tenant, &query), offset, limit).await.map_err(store_err)?;
-        for user in &mut users {
-            self.0.resolve_groups(tenant, user).await?;
-        }
+        self.0.resolve_groups_of(tenant, &mut users).await?;
         Ok(UserList { total_results: total, users })
     }
 
@@ -298,6 +319,38 @@ impl Backend for ServicePort {
         self.get_user(tenant, user_id).await
     }
 
+    async fn login(
+        &self,
+        tenant: &str,
+        request: LoginRequest,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<LoginSuccess, AppError> {
+        let mut attempt = super::login::Attempt::new(false);
+        let result = self.0.login(tenant, &request, client, None, &mut attempt).await;
+        self.0.record_login(tenant, request.username.trim(), &attempt, super::login::outcome_of(&result));
+        result
+    }
+
+    async fn test_login(
+        &self,
+        tenant: &str,
+        repository_id: Option<String>,
+        request: LoginRequest,
+    ) -> Result<LoginTrace, AppError> {
+        let mut attempt = super::login::Attempt::new(true);
+        let only = repository_id.as_deref().filter(|id| !id.is_empty());
+        let result = self.0.login(tenant, &request, None, only, &mut attempt).await;
+        self.0.record_login(tenant, request.username.trim(), &attempt, super::login::outcome_of(&result));
+        let steps = attempt.steps.unwrap_or_default();
+        match result {
+            Ok(success) => Ok(LoginTrace { ok: true, steps, success: Some(success), failure: None }),
+            // The caller's own mistakes and a missing tenant are errors of
+            // the request, not of the login.
+            Err(e @ (AppError::BadRequest { .. } | AppError::NotFound { .. } | AppError::Throttled { .. })) => Err(e),
+            Err(e) => Ok(LoginTrace { ok: false, steps, success: None, failure: Some(e) }),
+        }
+    }
+
     async fn get_user(&self, tenant: &str, user_id: &str) -> Result<User, AppError> {
         self.0.require_tenant(tenant).await?;
         let not_found = || AppError::not_found(format!("user '{user_id}' does not exist"));
@@ -306,7 +359,7 @@ impl Backend for ServicePort {
             StoreError::NotFound => not_found(),
             other => store_err(other),
         })?;
-        self.0.resolve_groups(tenant, &mut user).await?;
+        self.0.resolve_groups_of(tenant, std::slice::from_mut(&mut user)).await?;
         Ok(user)
     }
 }

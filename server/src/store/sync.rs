@@ -177,6 +177,16 @@ impl Store {
         Ok(())
     }
 
+    /// The tenant's stored users with this username (in any case), in any
+    /// repository: a login tries their own repository first.
+    pub async fn users_named(&self, tenant: &str, username: &str) -> Result<Vec<User>, StoreError> {
+        let sql = format!(
+            "{USER_COLUMNS} WHERE t.scope IN (SELECT id FROM user_scopes WHERE tenant = ?) AND lower(t.username) = lower(?) LIMIT 16"
+        );
+        let rows = sqlx::query(&sql).bind(tenant).bind(username).fetch_all(&self.pool).await?;
+        Ok(rows.iter().filter_map(user_of).collect())
+    }
+
     pub async fn get_user(&self, tenant: &str, repository_id: &str, ldap_uuid: &str) -> Result<User, StoreError> {
         sqlx::query(&format!("{USER_COLUMNS} WHERE t.scope = {SCOPE} AND t.ldap_uuid = ?"))
             .bind(tenant)

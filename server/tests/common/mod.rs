@@ -40,6 +40,7 @@ pub async fn service() -> (Arc<dirbridge::service::Service>, tempfile::TempDir) 
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: data.path().to_path_buf(),
         admin_password: Some(ADMIN_PASSWORD.into()),
+        login: Default::default(),
     };
     (dirbridge::open(&config).await.expect("service opens"), data)
 }

@@ -22,6 +22,7 @@ use crate::api::{
 };
 use crate::model::*;
 use crate::pages::layout::{ErrorBox, Shell};
+use crate::pages::test_login::TestLoginBox;
 use crate::presets::new_repository;
 use assignments::AssignmentsFieldset;
 use connection::ConnectionFieldset;
@@ -215,6 +216,8 @@ pub fn RepositoryForm(initial: Repository, stored_id: Option<String>) -> impl In
                 Ok(t) => view! { <TestReport result=t /> }.into_any(),
             })}
         </section>
+
+        {move || stored.get().map(|id| view! { <TestLoginBox repository_id=id /> })}
 
         <section class="panel">
             <h2>"Preview"</h2>

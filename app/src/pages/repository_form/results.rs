@@ -1,6 +1,7 @@
 //! What the form shows after a connection test or a preview.
 
 use crate::model::*;
+use crate::pages::test_login::StepList;
 use leptos::prelude::*;
 
 #[component]
@@ -10,16 +11,7 @@ pub(super) fn TestReport(result: TestResult) -> impl IntoView {
             <p class=if result.ok { "alert ok" } else { "alert error" }>
                 {if result.ok { "All steps passed." } else { "The connection test failed." }}
             </p>
-            <ol class="steps">
-                {result.steps.into_iter().map(|s| { let step = s.name.clone(); view! {
-                    <li class=if s.ok { "step ok" } else { "step fail" } data-step=step>
-                        <span class="icon">{if s.ok { "✔" } else { "✘" }}</span>
-                        <strong>{s.name}</strong>
-                        <span class="muted small">{format!(" {} ms", s.millis)}</span>
-                        <div class="detail">{s.detail}</div>
-                    </li>
-                }}).collect_view()}
-            </ol>
+            <StepList steps=result.steps />
             {result.server.map(|info| view! {
                 <div class="server-info">
                     <p>

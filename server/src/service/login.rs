@@ -1,0 +1,454 @@
+//! Login by bind: the tenant's repositories in order (a user's own first),
+//! one search for the entry on a pooled service connection, one bind as it
+//! on a user-bind connection, then the account's state, the login options
+//! and the assignments. Throttled before any bind; every outcome logged and
+//! counted (never the password).
+
+use super::{store_err, Service};
+use crate::clock::{now_rfc3339, unix_now};
+use crate::entry::Entry;
+use crate::ldap::bind_result::{Refusal, Verdict};
+use crate::ldap::login::{self as directory, DirectoryFailure, Found};
+use crate::ldap::pool::{self, PoolFailure, PoolKind, RepositoryPools};
+use crate::ldap::Secrets;
+use crate::store::RepositoryRow;
+use app::error::AppError;
+use app::model::{LoginReason, LoginRequest, LoginSuccess, Repository, TestStep, User};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One login as it goes: what the log line and the console's trace show.
+pub(super) struct Attempt {
+    started: Instant,
+    pub(super) repository: Option<String>,
+    /// What happened, for the log (never shown to the caller when it would
+    /// say more than the answer may).
+    pub(super) cause: String,
+    /// The steps, when the console asked for a trace.
+    pub(super) steps: Option<Vec<TestStep>>,
+}
+
+impl Attempt {
+    pub(super) fn new(traced: bool) -> Attempt {
+        Attempt { started: Instant::now(), repository: None, cause: String::new(), steps: traced.then(Vec::new) }
+    }
+
+    fn step(&mut self, name: &str, ok: bool, since: Instant, detail: impl Into<String>) {
+        if let Some(steps) = &mut self.steps {
+            steps.push(TestStep {
+                name: name.into(),
+                ok,
+                millis: since.elapsed().as_millis() as u64,
+                detail: detail.into(),
+            });
+        }
+    }
+}
+
+fn refused(reason: LoginReason, message: &str) -> AppError {
+    AppError::login_refused(reason, message)
+}
+
+const INVALID: &str = "invalid username or password";
+
+/// Why a repository could not be asked about the user.
+enum Unasked {
+    /// No server answered (their URLs).
+    Unreachable(Vec<String>),
+    Failed(String),
+}
+
+impl From<PoolFailure> for Unasked {
+    fn from(f: PoolFailure) -> Self {
+        match f {
+            PoolFailure::Unreachable(u) => Unasked::Unreachable(u.servers),
+            other => Unasked::Failed(other.to_string()),
+        }
+    }
+}
+
+impl Service {
+    /// A login through the tenant's repositories (or only `only`).
+    pub(super) async fn login(
+        &self,
+        tenant: &str,
+        request: &LoginRequest,
+        client: Option<IpAddr>,
+        only: Option<&str>,
+        attempt: &mut Attempt,
+    ) -> Result<LoginSuccess, AppError> {
+        self.require_tenant(tenant).await?;
+        let username = request.username.trim();
+        if username.is_empty() {
+            return Err(AppError::bad_request("username is empty"));
+        }
+        let account = (tenant.to_string(), username.to_lowercase());
+        let now = unix_now();
+        if let Some(wait) = self.login_throttle.check(&account, client, now) {
+            attempt.cause = "throttled".into();
+            return Err(AppError::Throttled {
+                message: format!("too many failed logins; try again in {wait} s"),
+                retry_after: wait,
+            });
+        }
+        // An empty simple bind is an anonymous bind, which servers accept.
+        if request.password.is_empty() {
+            attempt.cause = "empty password".into();
+            return Err(refused(LoginReason::InvalidCredentials, INVALID));
+        }
+        let result = self.sign_in_directory_user(tenant, username, &request.password, only, attempt).await;
+        match &result {
+            Ok(_) => self.login_throttle.succeeded(&account),
+            Err(AppError::InvalidGrant { reason: LoginReason::InvalidCredentials, .. }) => {
+                self.login_throttle.failed(&account, client, now)
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// The repositories a login tries, in order: enabled ones by priority
+    /// then name, those that already hold the user first.
+    async fn login_candidates(
+        &self,
+        tenant: &str,
+        only: Option<&str>,
+        known: &[User],
+    ) -> Result<Vec<(Repository, RepositoryRow)>, AppError> {
+        let rows = self.store.list_repositories(tenant).await.map_err(store_err)?;
+        let mut repos = Vec::with_capacity(rows.len());
+        for row in rows {
+            if only.is_some_and(|id| id != row.id) {
+                continue;
+            }
+            repos.push((self.repository_of(tenant, &row)?, row));
+        }
+        if let Some(id) = only.filter(|_| repos.is_empty()) {
+            return Err(AppError::not_found(format!("repository '{id}' does not exist")));
+        }
+        let holds = |r: &Repository| known.iter().any(|u| u.repository_id == r.id);
+        repos.sort_by(|(a, _), (b, _)| {
+            holds(b)
+                .cmp(&holds(a))
+                .then(a.priority.cmp(&b.priority))
+                .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+        });
+        Ok(repos)
+    }
+
+    async fn sign_in_directory_user(
+        &self,
+        tenant: &str,
+        username: &str,
+        password: &str,
+        only: Option<&str>,
+        attempt: &mut Attempt,
+    ) -> Result<LoginSuccess, AppError> {
+        let known = self.store.users_named(tenant, username).await.map_err(store_err)?;
+        let candidates = self.login_candidates(tenant, only, &known).await?;
+        let mut unreachable: Vec<String> = Vec::new();
+        let mut decoy: Option<Arc<RepositoryPools>> = None;
+        for (repo, row) in &candidates {
+            let known_here = known.iter().find(|u| u.repository_id == repo.id);
+            if row.state == "deleting" {
+                if known_here.is_some() {
+                    attempt.repository = Some(repo.id.clone());
+                    attempt.cause = "repository being deleted".into();
+                    return Err(refused(LoginReason::RepositoryDeleted, "the user's repository is being deleted"));
+                }
+                continue;
+            }
+            if !repo.enabled {
+                continue;
+            }
+            let secrets = Secrets { bind_password: self.open_secrets(tenant, row)?.bind_password };
+            let pools = self.pools.of(tenant, repo, &secrets).map_err(|e| super::internal("connection pools", e))?;
+            decoy.get_or_insert_with(|| pools.clone());
+            let since = Instant::now();
+            let found = match self.find_entry(&pools, repo, username, known_here.map(|u| u.ldap_dn.as_str())).await {
+                Ok(found) => found,
+                Err(Unasked::Unreachable(servers)) => {
+                    attempt.step("find user", false, since, format!("{}: no server answered", repo.id));
+                    tracing::warn!(tenant, repository = repo.id, servers = ?servers, "login: no server answered");
+                    unreachable.extend(servers);
+                    continue;
+                }
+                Err(Unasked::Failed(m)) => {
+                    attempt.step("find user", false, since, format!("{}: {m}", repo.id));
+                    tracing::warn!(tenant, repository = repo.id, error = %m, "login: the search failed");
+                    unreachable.extend(repo.connection.servers.iter().cloned());
+                    continue;
+                }
+            };
+            match found {
+                Found::Nobody => attempt.step("find user", true, since, format!("{}: no matching entry", repo.id)),
+                Found::Several => {
+                    attempt.step("find user", false, since, format!("{}: more than one entry matches", repo.id));
+                    attempt.repository = Some(repo.id.clone());
+                    attempt.cause = "more than one entry matches".into();
+                    decoy_bind(&pools, repo, password).await;
+                    return Err(refused(LoginReason::InvalidCredentials, INVALID));
+                }
+                Found::One(entry) => {
+                    attempt.step("find user", true, since, format!("{}: {}", repo.id, entry.dn));
+                    attempt.repository = Some(repo.id.clone());
+                    return self.bind_and_admit(tenant, repo, &pools, *entry, password, attempt).await;
+                }
+            }
+        }
+        if !unreachable.is_empty() {
+            attempt.cause = "no server answered".into();
+            return Err(AppError::Unavailable {
+                message: "no directory server of the tenant's repositories answered".into(),
+                servers: unreachable,
+            });
+        }
+        // Nobody has this username: a bind anyway, so that an unknown user
+        // takes as long as a wrong password.
+        if let Some((pools, (repo, _))) =
+            decoy.zip(candidates.iter().find(|(r, row)| r.enabled && row.state != "deleting"))
+        {
+            decoy_bind(&pools, repo, password).await;
+        }
+        attempt.cause = "no such user".into();
+        Err(refused(LoginReason::InvalidCredentials, INVALID))
+    }
+
+    /// The user's entry: at the DN already stored when there is one (then
+    /// by username, if it is gone from there), otherwise by username.
+    async fn find_entry(
+        &self,
+        pools: &RepositoryPools,
+        repo: &Repository,
+        username: &str,
+        known_dn: Option<&str>,
+    ) -> Result<Found, Unasked> {
+        // A pooled connection may have broken since it was last used (a
+        // server restart): one more try on a new one.
+        let mut last = String::new();
+        for _ in 0..2 {
+            let mut conn = pools.get(PoolKind::Service).await?;
+            let looked_up = async {
+                if let Some(dn) = known_dn {
+                    if let Some(entry) = directory::entry_at(&mut conn, repo, dn, username).await? {
+                        return Ok(Found::One(Box::new(entry)));
+                    }
+                }
+                directory::find_user(&mut conn, repo, username).await
+            }
+            .await;
+            match looked_up {
+                Ok(found) => return Ok(found),
+                Err(DirectoryFailure::Broken(m)) => {
+                    pool::discard(conn);
+                    last = m;
+                }
+                Err(DirectoryFailure::Refused(m)) => return Err(Unasked::Failed(m)),
+            }
+        }
+        Err(Unasked::Failed(last))
+    }
+
+    /// A user bind, once more on a new connection if a pooled one broke.
+    async fn bind(pools: &RepositoryPools, repo: &Repository, dn: &str, password: &str) -> Result<Verdict, AppError> {
+        let mut last = String::new();
+        for _ in 0..2 {
+            let mut conn = pools.get(PoolKind::UserBind).await.map_err(|f| match f {
+                PoolFailure::Unreachable(u) => AppError::Unavailable { message: u.to_string(), servers: u.servers },
+                other => AppError::unavailable(other.to_string()),
+            })?;
+            match directory::bind_user(&mut conn, repo, dn, password).await {
+                Ok(v) => return Ok(v),
+                Err(DirectoryFailure::Broken(m)) => {
+                    pool::discard(conn);
+                    last = m;
+                }
+                Err(DirectoryFailure::Refused(m)) => last = m,
+            }
+        }
+        Err(AppError::unavailable(format!("the directory did not answer the bind: {last}")))
+    }
+
+    async fn bind_and_admit(
+        &self,
+        tenant: &str,
+        repo: &Repository,
+        pools: &RepositoryPools,
+        entry: Entry,
+        password: &str,
+        attempt: &mut Attempt,
+    ) -> Result<LoginSuccess, AppError> {
+        let since = Instant::now();
+        let verdict = match Self::bind(pools, repo, &entry.dn, password).await {
+            Ok(v) => v,
+            Err(e) => {
+                attempt.step("bind", false, since, e.to_string());
+                attempt.cause = e.to_string();
+                return Err(e);
+            }
+        };
+        let (expires_in, grace_logins_remaining) = match verdict {
+            Verdict::Accepted { must_change: true, .. } => {
+                attempt.step("bind", false, since, "accepted, but the password must be changed first");
+                attempt.cause = "password must change".into();
+                return Err(refused(LoginReason::PasswordMustChange, "the password must be changed before signing in"));
+            }
+            Verdict::Accepted { expires_in, grace_logins_remaining, .. } => (expires_in, grace_logins_remaining),
+            Verdict::Refused { refusal, password_confirmed: false } => {
+                attempt.step("bind", false, since, "invalid credentials");
+                attempt.cause = match refusal {
+                    Refusal::InvalidCredentials => "wrong password".into(),
+                    other => format!("{other:?} (the password was not confirmed)"),
+                };
+                return Err(refused(LoginReason::InvalidCredentials, INVALID));
+            }
+            Verdict::Refused { refusal, password_confirmed: true } => {
+                let (reason, message) = match refusal {
+                    Refusal::AccountLocked => (LoginReason::AccountLocked, "the account is locked"),
+                    Refusal::PasswordExpired => (LoginReason::PasswordExpired, "the password has expired"),
+                    Refusal::PasswordMustChange => {
+                        (LoginReason::PasswordMustChange, "the password must be changed before signing in")
+                    }
+                    Refusal::AccountDisabled => (LoginReason::UserDisabled, "the account is disabled"),
+                    Refusal::AccountExpired => (LoginReason::UserDisabled, "the account has expired"),
+                    Refusal::LogonRestricted => {
+                        (LoginReason::UserDisabled, "the account may not sign in at this time or from here")
+                    }
+                    Refusal::InvalidCredentials => (LoginReason::InvalidCredentials, INVALID),
+                };
+                attempt.step("bind", false, since, message);
+                attempt.cause = message.into();
+                return Err(refused(reason, message));
+            }
+            Verdict::Failed { rc } => {
+                attempt.step("bind", false, since, format!("LDAP error {rc}"));
+                attempt.cause = format!("bind answered LDAP error {rc}");
+                return Err(AppError::unavailable(format!("the directory answered the bind with LDAP error {rc}")));
+            }
+        };
+        attempt.step("bind", true, since, format!("bound as {}", entry.dn));
+
+        let since = Instant::now();
+        if !crate::mapping::is_enabled(&entry, repo.users.account_status_attribute.as_deref()) {
+            attempt.step("account state", false, since, "disabled");
+            attempt.cause = "account disabled".into();
+            return Err(refused(LoginReason::UserDisabled, "the account is disabled"));
+        }
+        attempt.step("account state", true, since, "enabled");
+
+        let since = Instant::now();
+        let now = now_rfc3339();
+        let mut user = crate::mapping::map_user(repo, &entry, Some(now.clone())).map_err(|e| {
+            attempt.cause = format!("entry cannot be mapped: {e}");
+            AppError::conflict(format!("the directory accepted the password, but the entry cannot be used: {e}"))
+        })?;
+        self.admit(tenant, repo, &mut user, &now, attempt).await?;
+        self.resolve_groups(tenant, repo, &mut user).await?;
+        attempt.step(
+            "assignments",
+            true,
+            since,
+            format!(
+                "roles: {}; user types: {}; user groups: {}",
+                list(&user.roles),
+                list(&user.user_types),
+                list(&user.user_groups)
+            ),
+        );
+        let password_expires_at = expires_in.map(|s| crate::clock::rfc3339_at(unix_now() + i64::from(s)));
+        Ok(LoginSuccess { user, repository_id: repo.id.clone(), password_expires_at, grace_logins_remaining })
+    }
+
+    /// The repository's login options: whether a user it has not stored may
+    /// sign in, whether the login stores or refreshes them.
+    async fn admit(
+        &self,
+        tenant: &str,
+        repo: &Repository,
+        user: &mut User,
+        now: &str,
+        attempt: &mut Attempt,
+    ) -> Result<(), AppError> {
+        let stored = match self.store.get_user(tenant, &repo.id, &user.ldap_uuid).await {
+            Ok(u) => Some(u),
+            Err(crate::store::StoreError::NotFound) => None,
+            Err(e) => return Err(store_err(e)),
+        };
+        let options = &repo.login;
+        let write = match &stored {
+            None if !options.is_creation_allowed => {
+                attempt.cause = "not imported, and the repository admits only imported users".into();
+                return Err(refused(
+                    LoginReason::InvalidCredentials,
+                    "the directory accepted the password, but this repository admits only users it has imported",
+                ));
+            }
+            None => options.is_auto_creation,
+            Some(_) => options.is_auto_update,
+        };
+        if write {
+            let prepared = crate::store::rows::PreparedUser::of(user.clone());
+            if let Some(refused) = self.store.upsert_user(tenant, &repo.id, &prepared, now).await.map_err(store_err)? {
+                // Another entry holds the username: the login still answers
+                // with the fresh entry, the store keeps what it had.
+                tracing::warn!(
+                    tenant,
+                    repository = repo.id,
+                    dn = user.ldap_dn,
+                    reason = refused.message,
+                    "login: user not stored"
+                );
+            }
+        } else {
+            // Not written: the store's time, or none for a user it does not hold.
+            user.synced_at = stored.and_then(|s| s.synced_at);
+        }
+        Ok(())
+    }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// A bind as a DN no entry has, with the password given, on a user-bind
+/// connection: what a wrong password costs. Its answer is not used.
+async fn decoy_bind(pools: &RepositoryPools, repo: &Repository, password: &str) {
+    if let Ok(mut conn) = pools.get(PoolKind::UserBind).await {
+        if let Err(DirectoryFailure::Broken(_)) =
+            directory::bind_user(&mut conn, repo, &directory::decoy_dn(repo), password).await
+        {
+            pool::discard(conn);
+        }
+    }
+}
+
+/// The outcome's name in the log and the counts.
+pub(super) fn outcome_of(result: &Result<LoginSuccess, AppError>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(AppError::InvalidGrant { reason, .. }) => reason.as_str(),
+        Err(AppError::Throttled { .. }) => "throttled",
+        Err(AppError::Unavailable { .. }) => "unavailable",
+        Err(_) => "error",
+    }
+}
+
+impl Service {
+    /// Logs and counts a finished login.
+    pub(super) fn record_login(&self, tenant: &str, username: &str, attempt: &Attempt, outcome: &'static str) {
+        self.login_counts.count(outcome);
+        let millis = attempt.started.elapsed().as_millis() as u64;
+        let repository = attempt.repository.as_deref().unwrap_or("-");
+        if outcome == "success" {
+            tracing::info!(tenant, username, repository, outcome, millis, "login");
+        } else {
+            tracing::warn!(tenant, username, repository, outcome, cause = attempt.cause, millis, "login refused");
+        }
+    }
+}
