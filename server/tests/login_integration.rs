@@ -5,7 +5,7 @@
 mod common;
 
 use app::error::AppError;
-use app::model::{LoginReason, LoginRequest, LoginSuccess, MappingType, RoleAssignment, SyncMode};
+use app::model::{LoginReason, LoginRequest, LoginSuccess, MappingType, RoleAssignment, SyncMode, SyncRequest};
 use app::port::Backend;
 use common::{env, repository, run};
 use devdir::ldif::{user_dn, username, BASE_DN, LOCKED_USER, USER_PASSWORD};
@@ -191,6 +191,12 @@ async fn deleting_and_disabled_repositories() {
     repo.enabled = false;
     port.replace_repository("default", "corp", repo).await.expect("disabled");
     assert_eq!(reason(login(&port, &username(1), USER_PASSWORD).await), LoginReason::InvalidCredentials);
+    // No runs either; its users stay stored.
+    match port.start_sync("default", "corp", SyncRequest::default()).await {
+        Err(AppError::Conflict { message }) => assert!(message.contains("disabled"), "{message}"),
+        other => panic!("expected 409, got {other:?}"),
+    }
+    assert_eq!(common::users(&port, "").await.total_results, 6);
 
     e.service.store().set_repository_state("default", "corp", "deleting").await.expect("state");
     match login(&port, &username(1), USER_PASSWORD).await {
@@ -248,6 +254,36 @@ async fn login_options_decide_who_is_admitted_and_stored() {
     port.replace_repository("default", "corp", repo).await.expect("replaced");
     login(&port, &username(1), USER_PASSWORD).await.expect("signs in");
     assert_eq!(stored(username(1)).await.and_then(|u| u.email).as_deref(), Some("first@example.org"));
+}
+
+#[tokio::test]
+async fn with_import_off_runs_keep_stored_users_up_but_add_none_while_a_login_still_may() {
+    let e = env(6).await;
+    let port = ServicePort(e.service.clone());
+    let mut repo = repository(&e.slapd, "corp");
+    repo.sync.import_enabled = false;
+    port.create_repository("default", repo).await.expect("created");
+    login(&port, &username(1), USER_PASSWORD).await.expect("auto-created at login");
+
+    let first = run(&port, "corp", SyncMode::Full).await;
+    assert_eq!(first.state, "succeeded", "{first:?}");
+    assert_eq!((first.counts.added, first.counts.not_imported), (0, first.counts.seen - 1), "{first:?}");
+    assert_eq!(common::users(&port, "").await.total_results, 1);
+
+    e.slapd
+        .modify(&format!("dn: {}\nchangetype: modify\nreplace: mail\nmail: kept@example.org\n", user_dn(1)))
+        .expect("modify");
+    let changed = run(&port, "corp", SyncMode::Full).await;
+    assert_eq!((changed.counts.updated, changed.counts.added), (1, 0), "{changed:?}");
+    let stored = common::users(&port, "").await.users;
+    assert_eq!(stored[0].email.as_deref(), Some("kept@example.org"));
+
+    e.slapd.modify(&format!("dn: {}\nchangetype: delete\n", user_dn(1))).expect("delete");
+    let request = SyncRequest { mode: SyncMode::Full, force: true };
+    let run_id = port.start_sync("default", "corp", request).await.expect("starts");
+    let gone = common::wait(&port, "corp", &run_id).await;
+    assert_eq!(gone.counts.disabled, 1, "{gone:?}");
+    assert!(!common::users(&port, "").await.users[0].enabled);
 }
 
 #[tokio::test]

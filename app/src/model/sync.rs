@@ -32,6 +32,10 @@ pub struct SyncCounts {
     pub disabled: u64,
     pub deleted: u64,
     pub failed: u64,
+    /// Entries not stored because the repository's import is off
+    /// (`sync.importEnabled` false): only users already stored are kept up.
+    #[serde(default)]
+    pub not_imported: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -234,6 +234,11 @@ impl Backend for ServicePort {
             return Err(AppError::conflict(format!("repository '{id}' is being deleted")));
         }
         let repo = self.0.repository_of(tenant, &row)?;
+        if !repo.enabled {
+            return Err(AppError::conflict(format!(
+                "repository '{id}' is disabled: it neither syncs nor signs anyone in until it is enabled"
+            )));
+        }
         let secrets = Secrets { bind_password: self.0.open_secrets(tenant, &row)?.bind_password };
         let run = self.0.sync.start(tenant, repo, secrets, request).await.map_err(start_err)?;
         Ok(run.to_string())

@@ -134,6 +134,9 @@ pub struct BatchOutcome {
     pub added: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// New entries left out: the writer adds no users (see
+    /// [`crate::store::writer::Writer::add_no_new_users`]).
+    pub not_imported: u64,
     pub changes: Vec<SyncChange>,
     /// Users not written, with their DN and why (a username another user
     /// of the repository has).

@@ -56,6 +56,9 @@ pub struct Writer {
     seq: Option<(i64, i64)>,
     /// Usernames an import has written (see [`NamesWritten`]).
     import_names: Option<NamesWritten>,
+    /// Whether entries not stored yet become users (a repository's
+    /// `sync.importEnabled`); updates and removals happen either way.
+    adds_new_users: bool,
     /// Dropping it stops the background checkpointer, if there is one.
     _checkpointer: Option<std::sync::mpsc::Sender<()>>,
 }
@@ -111,6 +114,7 @@ impl Writer {
             scope: None,
             seq: None,
             import_names: None,
+            adds_new_users: true,
             _checkpointer: checkpointer,
         })
     }

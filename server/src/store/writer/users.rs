@@ -75,6 +75,11 @@ impl Writer {
     /// comes, and the holder keeps it. A disabled holder does not count, so
     /// an account deleted and created again in the directory is imported
     /// once the old one is removed.
+    /// From now on entries not stored yet are counted, not added.
+    pub fn add_no_new_users(&mut self) {
+        self.adds_new_users = false;
+    }
+
     pub fn write_batch(
         &mut self,
         tenant: &str,
@@ -93,6 +98,7 @@ impl Writer {
             (true, names) => Some(names.unwrap_or_else(NamesWritten::new)),
             (false, _) => None,
         };
+        let adds_new_users = self.adds_new_users;
         let tx = &self.conn;
         {
             let mut stored_of = tx.prepare_cached(
@@ -143,6 +149,10 @@ impl Writer {
                         .optional()?
                 };
                 let Some((rowid, hash, same_source, username, ldap_dn, was_enabled)) = stored else {
+                    if !adds_new_users {
+                        out.not_imported += 1;
+                        continue;
+                    }
                     let maybe_taken = import_names.as_mut().is_none_or(|names| names.insert(&p.username));
                     if maybe_taken {
                         if let Some(refused) = refusal(p, key)? {

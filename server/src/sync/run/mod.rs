@@ -218,6 +218,9 @@ impl<'a> Run<'a> {
     ) -> Result<Run<'a>, String> {
         let mut db = store.run_writer().map_err(store_error)?;
         blocking(|| db.before_run(run_id));
+        if !repo.sync.import_enabled {
+            db.add_no_new_users();
+        }
         Ok(Run {
             store,
             tenant,

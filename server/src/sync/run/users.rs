@@ -234,6 +234,7 @@ impl Run<'_> {
         self.counts.added += outcome.added;
         self.counts.updated += outcome.updated;
         self.counts.unchanged += outcome.unchanged;
+        self.counts.not_imported += outcome.not_imported;
         self.counts.failed += outcome.refused.len() as u64;
         self.changes.extend(outcome.changes);
         for refused in outcome.refused {
