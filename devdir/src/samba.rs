@@ -158,6 +158,13 @@ impl SambaDc {
             .ok_or_else(|| format!("no object with GUID {guid}: {}", String::from_utf8_lossy(&out.stderr)))
     }
 
+    /// Runs `samba-tool` on this domain's own database, e.g. `["user",
+    /// "setpassword", NAME, "--newpassword=..."]` (LDAP cannot set
+    /// passwords without TLS; samba-tool writes them directly).
+    pub fn samba_tool(&self, args: &[&str]) -> Result<(), String> {
+        run(Command::new("samba-tool").args(args).arg("-s").arg(self.dir.join("etc/smb.conf")))
+    }
+
     /// Runs ldapmodify as the domain administrator with the given LDIF.
     pub fn modify(&self, ldif: &str) -> Result<(), String> {
         crate::ldap_modify(&self.ldap_url(), ADMIN_DN, ADMIN_PASSWORD, ldif)

@@ -6,7 +6,8 @@
 
 mod common;
 
-use app::model::{SyncMode, Vendor};
+use app::error::AppError;
+use app::model::{LoginReason, LoginRequest, LoginSuccess, SyncMode, Vendor};
 use app::port::{Backend, UserQuery};
 use common::{run, users};
 use devdir::samba::{self, SambaDc};
@@ -115,4 +116,61 @@ async fn active_directory_users_and_groups_bigger_than_a_window_sync_from_samba(
     assert_eq!((gone.counts.disabled, gone.counts.deleted), (1, 0), "{gone:?}");
     assert!(!users(&port, &samba::username(4)).await.users.remove(0).enabled);
     assert!(users(&port, &samba::username(3)).await.users.remove(0).enabled);
+
+    // Login by bind. LDAP cannot set passwords without TLS: samba-tool does.
+    const PASSWORD: &str = "Us3r-Passw0rd!";
+    for n in [0, 1, 2, 3, 9] {
+        let name = samba::username(n);
+        dc.samba_tool(&["user", "setpassword", &name, &format!("--newpassword={PASSWORD}")]).expect("password set");
+    }
+    let login = |n: usize, password: &str| {
+        let request = LoginRequest { username: samba::username(n), password: password.into() };
+        let port = &port;
+        async move { port.login("default", request, None).await }
+    };
+    let reason = |r: Result<LoginSuccess, AppError>| match r {
+        Err(AppError::InvalidGrant { reason, .. }) => reason,
+        other => panic!("expected a refused login, got {other:?}"),
+    };
+    let ok = login(0, PASSWORD).await.expect("signs in");
+    assert_eq!((ok.repository_id.as_str(), ok.user.ldap_dn.as_str()), ("ad", samba::user_dn(0).as_str()));
+    assert!(ok.user.groups.iter().any(|g| g.starts_with("CN=Team")), "{:?}", ok.user.groups);
+    assert_eq!(reason(login(0, "Wr0ng-Passw0rd!").await), LoginReason::InvalidCredentials);
+    // Disabled (userAccountControl 0x2; setting a password enabled it).
+    dc.samba_tool(&["user", "disable", &samba::username(9)]).expect("disabled");
+    assert_eq!(reason(login(9, PASSWORD).await), LoginReason::UserDisabled);
+    assert_eq!(reason(login(9, "Wr0ng-Passw0rd!").await), LoginReason::InvalidCredentials);
+    // pwdLastSet 0: must change (data 773).
+    let name = samba::username(1);
+    dc.samba_tool(&["user", "setpassword", &name, &format!("--newpassword={PASSWORD}"), "--must-change-at-next-login"])
+        .expect("must change");
+    assert_eq!(reason(login(1, PASSWORD).await), LoginReason::PasswordMustChange);
+    assert_eq!(reason(login(1, "Wr0ng-Passw0rd!").await), LoginReason::InvalidCredentials);
+    // An expired account (data 701).
+    dc.samba_tool(&["user", "setexpiry", &samba::username(3), "--days=0"]).expect("expiry");
+    assert_eq!(reason(login(3, PASSWORD).await), LoginReason::UserDisabled);
+    // A lockout policy, and the account locked by wrong passwords sent
+    // around dirbridge: data 775, which Samba (like AD) answers without
+    // checking the password, so the caller hears only "invalid".
+    dc.samba_tool(&["domain", "passwordsettings", "set", "--account-lockout-threshold=3"]).expect("lockout policy");
+    for _ in 0..3 {
+        let _ = std::process::Command::new("ldapwhoami")
+            .args(["-x", "-H", &dc.ldap_url(), "-D", &samba::user_dn(2), "-w", "Wr0ng-Passw0rd!"])
+            .output();
+    }
+    let trace = port
+        .test_login(
+            "default",
+            Some("ad".into()),
+            LoginRequest { username: samba::username(2), password: PASSWORD.into() },
+        )
+        .await
+        .expect("traced");
+    let bind = trace.steps.iter().find(|s| s.name == "bind").expect("a bind step");
+    assert!(!trace.ok);
+    assert!(bind.detail.contains("AccountLocked"), "the admin's trace says why: {bind:?}");
+    assert_eq!(reason(login(2, PASSWORD).await), LoginReason::InvalidCredentials);
+    // (After two failures the throttle spaces attempts out.)
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(reason(login(2, "Wr0ng-Passw0rd!").await), LoginReason::InvalidCredentials);
 }

@@ -45,9 +45,10 @@ pub fn ad_sub_code(text: &str) -> Option<u32> {
     u32::from_str_radix(&code, 16).ok()
 }
 
-/// Active Directory's reason for a refused bind. Every sub-code but 52e
-/// (wrong password) and 525 (no such user) is given only for a correct
-/// password.
+/// Active Directory's reason for a refused bind. The account-state
+/// sub-codes come only for a correct password, except 775: a locked account
+/// is refused before its password is checked (seen on Samba: 775 for a
+/// wrong password too).
 fn ad_refusal(code: u32) -> Option<(Refusal, bool)> {
     Some(match code {
         0x52e | 0x525 => (Refusal::InvalidCredentials, false),
@@ -56,7 +57,7 @@ fn ad_refusal(code: u32) -> Option<(Refusal, bool)> {
         0x533 => (Refusal::AccountDisabled, true),
         0x701 => (Refusal::AccountExpired, true),
         0x773 => (Refusal::PasswordMustChange, true),
-        0x775 => (Refusal::AccountLocked, true),
+        0x775 => (Refusal::AccountLocked, false),
         _ => return None,
     })
 }
@@ -123,7 +124,7 @@ mod tests {
         };
         assert_eq!(ad("52e"), Verdict::Refused { refusal: Refusal::InvalidCredentials, password_confirmed: false });
         assert_eq!(ad("525"), Verdict::Refused { refusal: Refusal::InvalidCredentials, password_confirmed: false });
-        assert_eq!(ad("775"), Verdict::Refused { refusal: Refusal::AccountLocked, password_confirmed: true });
+        assert_eq!(ad("775"), Verdict::Refused { refusal: Refusal::AccountLocked, password_confirmed: false });
         assert_eq!(ad("532"), Verdict::Refused { refusal: Refusal::PasswordExpired, password_confirmed: true });
         assert_eq!(ad("773"), Verdict::Refused { refusal: Refusal::PasswordMustChange, password_confirmed: true });
         assert_eq!(ad("533"), Verdict::Refused { refusal: Refusal::AccountDisabled, password_confirmed: true });

@@ -296,11 +296,13 @@ impl Service {
             }
             Verdict::Accepted { expires_in, grace_logins_remaining, .. } => (expires_in, grace_logins_remaining),
             Verdict::Refused { refusal, password_confirmed: false } => {
-                attempt.step("bind", false, since, "invalid credentials");
+                // The caller hears "invalid"; the log and the console's
+                // trace (admins only) say what the directory reported.
                 attempt.cause = match refusal {
                     Refusal::InvalidCredentials => "wrong password".into(),
-                    other => format!("{other:?} (the password was not confirmed)"),
+                    other => format!("{other:?}, reported without checking the password"),
                 };
+                attempt.step("bind", false, since, format!("invalid credentials ({})", attempt.cause));
                 return Err(refused(LoginReason::InvalidCredentials, INVALID));
             }
             Verdict::Refused { refusal, password_confirmed: true } => {
