@@ -49,23 +49,23 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         Throttle { policy, failures: HashMap::new() }
     }
 
-    fn recent<'a>(&'a self, key: &K, now: i64) -> impl Iterator<Item = i64> + 'a {
-        let from = now - self.policy.window_seconds;
-        self.failures.get(key).into_iter().flatten().copied().filter(move |&t| t > from)
-    }
-
     /// Ok when an attempt may go ahead now; otherwise the seconds to wait.
+    /// Logarithmic in the failures kept (they are in time order).
     pub fn check(&self, key: &K, now: i64) -> Result<(), u64> {
-        let recent: Vec<i64> = self.recent(key, now).collect();
-        let count = recent.len() as u32;
+        let Some(list) = self.failures.get(key) else {
+            return Ok(());
+        };
         let p = &self.policy;
-        let wait_until = if count >= p.max_failures.max(1) {
+        let from = now - p.window_seconds;
+        let count = (list.len() - list.partition_point(|&t| t <= from)) as u32;
+        let max = p.max_failures.max(1);
+        let wait_until = if count >= max {
             // The oldest failure that still counts leaves the window.
-            recent[recent.len() - p.max_failures.max(1) as usize] + p.window_seconds
+            list[list.len() - max as usize] + p.window_seconds
         } else if count >= p.slow_after && count > 0 {
             let doublings = (count - p.slow_after).min(16);
             let delay = (p.base_delay_seconds << doublings).min(p.max_delay_seconds);
-            recent[recent.len() - 1] + delay
+            list[list.len() - 1] + delay
         } else {
             return Ok(());
         };

@@ -4,14 +4,13 @@
 //! and the assignments. Throttled before any bind; every outcome logged and
 //! counted (never the password).
 
+use super::login_candidates::Candidate;
 use super::{store_err, Service};
 use crate::clock::{now_rfc3339, unix_now};
 use crate::entry::Entry;
 use crate::ldap::bind_result::{Refusal, Verdict};
 use crate::ldap::login::{self as directory, DirectoryFailure, Found};
 use crate::ldap::pool::{self, PoolFailure, PoolKind, RepositoryPools};
-use crate::ldap::Secrets;
-use crate::store::RepositoryRow;
 use app::error::AppError;
 use app::model::{LoginReason, LoginRequest, LoginSuccess, Repository, TestStep, User};
 use std::net::IpAddr;
@@ -78,7 +77,7 @@ impl Service {
         only: Option<&str>,
         attempt: &mut Attempt,
     ) -> Result<LoginSuccess, AppError> {
-        self.require_tenant(tenant).await?;
+        let candidates = self.tenant_candidates(tenant).await?;
         let username = request.username.trim();
         if username.is_empty() {
             return Err(AppError::bad_request("username is empty"));
@@ -97,7 +96,7 @@ impl Service {
             attempt.cause = "empty password".into();
             return Err(refused(LoginReason::InvalidCredentials, INVALID));
         }
-        let result = self.sign_in_directory_user(tenant, username, &request.password, only, attempt).await;
+        let result = self.sign_in_directory_user(tenant, &candidates, username, &request.password, only, attempt).await;
         match &result {
             Ok(_) => self.login_throttle.succeeded(&account),
             Err(AppError::InvalidGrant { reason: LoginReason::InvalidCredentials, .. }) => {
@@ -108,50 +107,33 @@ impl Service {
         result
     }
 
-    /// The repositories a login tries, in order: enabled ones by priority
-    /// then name, those that already hold the user first.
-    async fn login_candidates(
-        &self,
-        tenant: &str,
-        only: Option<&str>,
-        known: &[User],
-    ) -> Result<Vec<(Repository, RepositoryRow)>, AppError> {
-        let rows = self.store.list_repositories(tenant).await.map_err(store_err)?;
-        let mut repos = Vec::with_capacity(rows.len());
-        for row in rows {
-            if only.is_some_and(|id| id != row.id) {
-                continue;
-            }
-            repos.push((self.repository_of(tenant, &row)?, row));
-        }
-        if let Some(id) = only.filter(|_| repos.is_empty()) {
-            return Err(AppError::not_found(format!("repository '{id}' does not exist")));
-        }
-        let holds = |r: &Repository| known.iter().any(|u| u.repository_id == r.id);
-        repos.sort_by(|(a, _), (b, _)| {
-            holds(b)
-                .cmp(&holds(a))
-                .then(a.priority.cmp(&b.priority))
-                .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
-        });
-        Ok(repos)
-    }
-
     async fn sign_in_directory_user(
         &self,
         tenant: &str,
+        all: &[Candidate],
         username: &str,
         password: &str,
         only: Option<&str>,
         attempt: &mut Attempt,
     ) -> Result<LoginSuccess, AppError> {
-        let known = self.store.users_named(tenant, username).await.map_err(store_err)?;
-        let candidates = self.login_candidates(tenant, only, &known).await?;
+        let mut candidates: Vec<&Candidate> = all.iter().filter(|c| only.is_none_or(|id| c.repo.id == id)).collect();
+        if let Some(id) = only.filter(|_| candidates.is_empty()) {
+            return Err(AppError::not_found(format!("repository '{id}' does not exist")));
+        }
+        // Users already stored are tried in their own repository first. With
+        // one active repository there is no order to choose, and no lookup.
+        let known = match candidates.as_slice() {
+            [one] if !one.deleting => Vec::new(),
+            _ => self.store.users_named(tenant, username).await.map_err(store_err)?,
+        };
+        let holds = |c: &Candidate| known.iter().any(|u| u.repository_id == c.repo.id);
+        candidates.sort_by_key(|c| !holds(c));
         let mut unreachable: Vec<String> = Vec::new();
         let mut decoy: Option<Arc<RepositoryPools>> = None;
-        for (repo, row) in &candidates {
+        for candidate in &candidates {
+            let repo = &candidate.repo;
             let known_here = known.iter().find(|u| u.repository_id == repo.id);
-            if row.state == "deleting" {
+            if candidate.deleting {
                 if known_here.is_some() {
                     attempt.repository = Some(repo.id.clone());
                     attempt.cause = "repository being deleted".into();
@@ -162,8 +144,8 @@ impl Service {
             if !repo.enabled {
                 continue;
             }
-            let secrets = Secrets { bind_password: self.open_secrets(tenant, row)?.bind_password };
-            let pools = self.pools.of(tenant, repo, &secrets).map_err(|e| super::internal("connection pools", e))?;
+            let pools =
+                self.pools.of(tenant, repo, &candidate.secrets).map_err(|e| super::internal("connection pools", e))?;
             decoy.get_or_insert_with(|| pools.clone());
             let since = Instant::now();
             let found = match self.find_entry(&pools, repo, username, known_here.map(|u| u.ldap_dn.as_str())).await {
@@ -206,10 +188,8 @@ impl Service {
         }
         // Nobody has this username: a bind anyway, so that an unknown user
         // takes as long as a wrong password.
-        if let Some((pools, (repo, _))) =
-            decoy.zip(candidates.iter().find(|(r, row)| r.enabled && row.state != "deleting"))
-        {
-            decoy_bind(&pools, repo, password).await;
+        if let Some((pools, c)) = decoy.zip(candidates.iter().find(|c| c.repo.enabled && !c.deleting)) {
+            decoy_bind(&pools, &c.repo, password).await;
         }
         attempt.cause = "no such user".into();
         Err(refused(LoginReason::InvalidCredentials, INVALID))
@@ -372,12 +352,9 @@ impl Service {
         now: &str,
         attempt: &mut Attempt,
     ) -> Result<(), AppError> {
-        let stored = match self.store.get_user(tenant, &repo.id, &user.ldap_uuid).await {
-            Ok(u) => Some(u),
-            Err(crate::store::StoreError::NotFound) => None,
-            Err(e) => return Err(store_err(e)),
-        };
+        let stored = self.store.stored_content(tenant, &repo.id, &user.ldap_uuid).await.map_err(store_err)?;
         let options = &repo.login;
+        let prepared = crate::store::rows::PreparedUser::of(user.clone());
         let write = match &stored {
             None if !options.is_creation_allowed => {
                 attempt.cause = "not imported, and the repository admits only imported users".into();
@@ -387,10 +364,10 @@ impl Service {
                 ));
             }
             None => options.is_auto_creation,
-            Some(_) => options.is_auto_update,
+            // Only a changed entry is written: most logins change nothing.
+            Some((hash, _)) => options.is_auto_update && hash[..] != prepared.hash[..],
         };
         if write {
-            let prepared = crate::store::rows::PreparedUser::of(user.clone());
             if let Some(refused) = self.store.upsert_user(tenant, &repo.id, &prepared, now).await.map_err(store_err)? {
                 // Another entry holds the username: the login still answers
                 // with the fresh entry, the store keeps what it had.
@@ -404,7 +381,7 @@ impl Service {
             }
         } else {
             // Not written: the store's time, or none for a user it does not hold.
-            user.synced_at = stored.and_then(|s| s.synced_at);
+            user.synced_at = stored.map(|(_, at)| at);
         }
         Ok(())
     }

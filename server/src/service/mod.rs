@@ -7,6 +7,7 @@
 //! HTTP-facing operations here.
 
 mod login;
+mod login_candidates;
 mod login_guard;
 mod port;
 mod repositories;
@@ -30,6 +31,9 @@ pub struct Service {
     pools: crate::ldap::pool::Pools,
     login_throttle: LoginThrottle,
     login_counts: LoginCounts,
+    candidates: login_candidates::CandidateCache,
+    /// Live sessions already looked up: token hash → (admin, expiry).
+    sessions: std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>,
 }
 
 /// Settings of logins: throttling and connection pools.
@@ -44,10 +48,12 @@ impl From<crate::config::LoginLimits> for LoginSettings {
     fn from(l: crate::config::LoginLimits) -> Self {
         use crate::throttle::Policy;
         let window = i64::from(l.window_seconds);
+        // Spacing out begins at the same share of the maximum as in the
+        // default policy (a half per account, a fifth per address).
         let slowed = |max: u32, of: Policy| Policy {
             window_seconds: window,
             max_failures: max,
-            slow_after: of.slow_after.min(max.saturating_sub(1)),
+            slow_after: (u64::from(max) * u64::from(of.slow_after) / u64::from(of.max_failures.max(1))) as u32,
             ..of
         };
         LoginSettings {
@@ -112,6 +118,8 @@ impl Service {
             pools: crate::ldap::pool::Pools::new(login.pools),
             login_throttle: LoginThrottle::new(login.per_account, login.per_address),
             login_counts: LoginCounts::default(),
+            candidates: Default::default(),
+            sessions: Default::default(),
         })
     }
 
@@ -131,13 +139,37 @@ impl Service {
     }
 
     /// The admin behind a session token, if the session is live.
+    /// Sessions are remembered once looked up (every API call carries one),
+    /// until they expire or are signed out here.
     pub async fn authenticate(&self, token: &str) -> Option<String> {
-        match self.store.session_user(&auth::token_hash(token), unix_now()).await {
-            Ok(user) => user,
+        let hash = auth::token_hash(token);
+        let now = unix_now();
+        let remembered = self.sessions.lock().ok().and_then(|s| s.get(&hash).cloned());
+        if let Some((user, _)) = remembered.filter(|(_, expires_at)| *expires_at > now) {
+            return Some(user);
+        }
+        match self.store.session(&hash, now).await {
+            Ok(Some((user, expires_at))) => {
+                if let Ok(mut s) = self.sessions.lock() {
+                    if s.len() >= 10_000 {
+                        s.clear();
+                    }
+                    s.insert(hash, (user.clone(), expires_at));
+                }
+                Some(user)
+            }
+            Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, "session lookup failed");
                 None
             }
+        }
+    }
+
+    /// Forgets a session (signed out).
+    pub(super) fn forget_session(&self, token_hash: &str) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.remove(token_hash);
         }
     }
 

@@ -76,7 +76,9 @@ impl Backend for ServicePort {
     }
 
     async fn sign_out(&self, token: &str) -> Result<(), AppError> {
-        self.0.store.delete_session(&auth::token_hash(token)).await.map_err(store_err)
+        let hash = auth::token_hash(token);
+        self.0.forget_session(&hash);
+        self.0.store.delete_session(&hash).await.map_err(store_err)
     }
 
     async fn list_repositories(&self, tenant: &str) -> Result<Vec<Repository>, AppError> {

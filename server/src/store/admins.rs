@@ -38,14 +38,14 @@ impl Store {
         Ok(())
     }
 
-    /// The admin of a live session.
-    pub async fn session_user(&self, token_hash: &str, now: i64) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query("SELECT username FROM sessions WHERE token_hash = ? AND expires_at > ?")
+    /// The admin of a live session, and when it expires.
+    pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<(String, i64)>, StoreError> {
+        Ok(sqlx::query("SELECT username, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?")
             .bind(token_hash)
             .bind(now)
             .fetch_optional(&self.pool)
             .await?
-            .map(|r| r.get(0)))
+            .map(|r| (r.get(0), r.get(1))))
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {

@@ -31,6 +31,9 @@ pub struct Store {
     pool: SqlitePool,
     /// The database file (the sync writer opens its own connection to it).
     path: Option<std::path::PathBuf>,
+    /// Counts changes to repository rows made through this store, so that
+    /// what is read from them (a login's candidates) is cached until one.
+    repositories_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A repository row as stored: JSON body without secrets, sealed secrets.
@@ -92,7 +95,7 @@ impl Store {
         let max = if options.get_filename() == Path::new(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool, path: None })
+        Ok(Store { pool, path: None, repositories_changed: Default::default() })
     }
 
     /// A connection of its own for a few writes (see [`writer::Writer`]).
@@ -114,6 +117,15 @@ impl Store {
     /// The connection pool (benchmarks and tests reach below the store API).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// How many changes to repository rows this store has made (see the field).
+    pub fn repositories_generation(&self) -> u64 {
+        self.repositories_changed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn repositories_changed(&self) {
+        self.repositories_changed.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -150,6 +162,12 @@ impl Store {
     }
 
     pub async fn insert_repository(&self, tenant: &str, row: &RepositoryRow) -> Result<(), StoreError> {
+        let result = self.insert_repository_row(tenant, row).await;
+        self.repositories_changed();
+        result
+    }
+
+    async fn insert_repository_row(&self, tenant: &str, row: &RepositoryRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO repositories (tenant, id, body, secrets, version, created, changed, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -172,6 +190,18 @@ impl Store {
     /// `reads_changed`: the next changed sync must then start from a complete
     /// read.
     pub async fn update_repository(
+        &self,
+        tenant: &str,
+        row: &RepositoryRow,
+        expected_version: i64,
+        reads_changed: bool,
+    ) -> Result<(), StoreError> {
+        let result = self.update_repository_row(tenant, row, expected_version, reads_changed).await;
+        self.repositories_changed();
+        result
+    }
+
+    async fn update_repository_row(
         &self,
         tenant: &str,
         row: &RepositoryRow,
@@ -207,6 +237,12 @@ impl Store {
     }
 
     pub async fn set_repository_state(&self, tenant: &str, id: &str, state: &str) -> Result<(), StoreError> {
+        let result = self.set_repository_state_row(tenant, id, state).await;
+        self.repositories_changed();
+        result
+    }
+
+    async fn set_repository_state_row(&self, tenant: &str, id: &str, state: &str) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE repositories SET state = ? WHERE tenant = ? AND id = ?")
             .bind(state)
             .bind(tenant)
@@ -235,6 +271,12 @@ impl Store {
     }
 
     pub async fn delete_repository_row(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        let result = self.delete_repository_row_only(tenant, id).await;
+        self.repositories_changed();
+        result
+    }
+
+    async fn delete_repository_row_only(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         // One pass over all memberships (keyed by member first): cheaper
         // here than a delete per member row from the groups' member lists.

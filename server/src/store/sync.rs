@@ -177,6 +177,25 @@ impl Store {
         Ok(())
     }
 
+    /// A stored user's content hash and sync time, when the store has them:
+    /// a login writes the user only when the entry changed.
+    pub async fn stored_content(
+        &self,
+        tenant: &str,
+        repository_id: &str,
+        ldap_uuid: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT content_hash, synced_at FROM users t WHERE t.scope = {SCOPE} AND t.ldap_uuid = ?"
+        ))
+        .bind(tenant)
+        .bind(repository_id)
+        .bind(UuidKey::of(ldap_uuid))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
     /// The tenant's stored users with this username (in any case), in any
     /// repository: a login tries their own repository first.
     pub async fn users_named(&self, tenant: &str, username: &str) -> Result<Vec<User>, StoreError> {
