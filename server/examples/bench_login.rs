@@ -217,7 +217,7 @@ async fn main() {
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: data.path().to_path_buf(),
         admin_password: Some("bench-admin".into()),
-        login: dirbridge::config::LoginLimits { max_failures_per_address: 100_000, ..Default::default() },
+        login: dirbridge::config::LoginLimits { max_failures_per_address: 10_000_000, ..Default::default() },
     };
     let service = dirbridge::open(&config).await.expect("service");
     let port = ServicePort(service.clone());

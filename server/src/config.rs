@@ -42,7 +42,7 @@ impl Default for LoginLimits {
 /// The environment variables of [`LoginLimits`], with their bounds.
 const LOGIN_SETTINGS: [(&str, u32, u32); 6] = [
     ("DIRBRIDGE_LOGIN_MAX_FAILURES", 1, 1000),
-    ("DIRBRIDGE_LOGIN_MAX_FAILURES_PER_ADDRESS", 1, 100_000),
+    ("DIRBRIDGE_LOGIN_MAX_FAILURES_PER_ADDRESS", 1, 10_000_000),
     ("DIRBRIDGE_LOGIN_WINDOW_SECONDS", 1, 86_400),
     ("DIRBRIDGE_LDAP_POOL_SIZE", 1, 256),
     ("DIRBRIDGE_LDAP_BIND_POOL_SIZE", 1, 256),

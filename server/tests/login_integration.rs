@@ -41,6 +41,8 @@ async fn a_directory_user_signs_in_with_fresh_attributes_and_roles_by_ou_group_a
         // Only through nesting: All Staff holds the department groups.
         role("RL_STAFF", MappingType::Group, format!("CN=all staff,ou=Groups,{BASE_DN}")),
         role("RL_FIN", MappingType::Ou, format!("ou=Finance,ou=People,{BASE_DN}")),
+        // A group made later, holding the Finance group.
+        role("RL_LEAD", MappingType::Group, format!("cn=Leads,ou=Groups,{BASE_DN}")),
     ];
     port.create_repository("default", repo).await.expect("created");
     assert_eq!(run(&port, "corp", SyncMode::Full).await.state, "succeeded");
@@ -64,6 +66,20 @@ async fn a_directory_user_signs_in_with_fresh_attributes_and_roles_by_ou_group_a
     roles.sort();
     assert_eq!(roles, ["RL_FIN", "RL_STAFF"]);
     assert!(!other.user.admin);
+
+    // A group change reaches logins with the next run (what a login knows
+    // of the store is kept only until a run ends). Leads holds Finance: only
+    // the synced graph knows user 3 is in it, memberOf does not.
+    e.slapd
+        .modify(&format!(
+            "dn: cn=Leads,ou=Groups,{BASE_DN}\nchangetype: add\nobjectClass: groupOfNames\ncn: Leads\nmember: cn=Finance,ou=Groups,{BASE_DN}\n"
+        ))
+        .expect("add Leads");
+    let before = login(&port, &username(3), USER_PASSWORD).await.expect("signs in");
+    assert!(!before.user.roles.contains(&"RL_LEAD".to_string()), "not synced yet: {:?}", before.user.roles);
+    assert_eq!(run(&port, "corp", SyncMode::Full).await.state, "succeeded");
+    let promoted = login(&port, &username(3), USER_PASSWORD).await.expect("signs in");
+    assert!(promoted.user.roles.contains(&"RL_LEAD".to_string()), "{:?}", promoted.user.roles);
 
     // Fresh: a change in the directory shows at the next login.
     e.slapd

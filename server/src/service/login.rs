@@ -325,8 +325,10 @@ impl Service {
             attempt.cause = format!("entry cannot be mapped: {e}");
             AppError::conflict(format!("the directory accepted the password, but the entry cannot be used: {e}"))
         })?;
-        self.admit(tenant, repo, &mut user, &now, attempt).await?;
-        self.resolve_groups(tenant, repo, &mut user).await?;
+        let keys = crate::mapping::user_member_keys(&user);
+        let facts = self.stored_facts(tenant, &repo.id, &user.ldap_uuid, keys).await?;
+        self.admit(tenant, repo, &mut user, facts.stored.clone(), &now, attempt).await?;
+        Self::apply_memberships(repo, &mut user, facts.memberships.clone());
         attempt.step(
             "assignments",
             true,
@@ -349,10 +351,10 @@ impl Service {
         tenant: &str,
         repo: &Repository,
         user: &mut User,
+        stored: Option<(Vec<u8>, String)>,
         now: &str,
         attempt: &mut Attempt,
     ) -> Result<(), AppError> {
-        let stored = self.store.stored_content(tenant, &repo.id, &user.ldap_uuid).await.map_err(store_err)?;
         let options = &repo.login;
         let prepared = crate::store::rows::PreparedUser::of(user.clone());
         let write = match &stored {
@@ -368,7 +370,10 @@ impl Service {
             Some((hash, _)) => options.is_auto_update && hash[..] != prepared.hash[..],
         };
         if write {
-            if let Some(refused) = self.store.upsert_user(tenant, &repo.id, &prepared, now).await.map_err(store_err)? {
+            let written = self.store.upsert_user(tenant, &repo.id, &prepared, now).await.map_err(store_err);
+            // After the write: a login between the two cannot keep the old facts.
+            self.facts.forget(tenant, &repo.id, &user.ldap_uuid);
+            if let Some(refused) = written? {
                 // Another entry holds the username: the login still answers
                 // with the fresh entry, the store keeps what it had.
                 tracing::warn!(

@@ -15,10 +15,12 @@ pub(super) struct Candidate {
     pub(super) deleting: bool,
 }
 
+/// The store's repository generation when read, and what was read.
+type Read = (u64, Arc<Vec<Candidate>>);
+
 #[derive(Default)]
 pub struct CandidateCache {
-    /// Tenant → (the store's repository generation when read, candidates).
-    by_tenant: Mutex<HashMap<String, (u64, Arc<Vec<Candidate>>)>>,
+    by_tenant: Mutex<HashMap<String, Read>>,
 }
 
 impl Service {

@@ -8,6 +8,7 @@
 
 mod login;
 mod login_candidates;
+mod login_facts;
 mod login_guard;
 mod port;
 mod repositories;
@@ -32,6 +33,7 @@ pub struct Service {
     login_throttle: LoginThrottle,
     login_counts: LoginCounts,
     candidates: login_candidates::CandidateCache,
+    facts: login_facts::FactsCache,
     /// Live sessions already looked up: token hash → (admin, expiry).
     sessions: std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>,
 }
@@ -119,6 +121,7 @@ impl Service {
             login_throttle: LoginThrottle::new(login.per_account, login.per_address),
             login_counts: LoginCounts::default(),
             candidates: Default::default(),
+            facts: Default::default(),
             sessions: Default::default(),
         })
     }

@@ -26,6 +26,17 @@ impl Service {
     ) -> Result<(), AppError> {
         let keys = crate::mapping::user_member_keys(user);
         let memberships = self.store.memberships(tenant, &user.repository_id, &keys).await.map_err(store_err)?;
+        Self::apply_memberships(repo, user, memberships);
+        Ok(())
+    }
+
+    /// A user's groups and group roles from their synced memberships (see
+    /// [`Self::resolve_groups`]).
+    pub(super) fn apply_memberships(
+        repo: &Repository,
+        user: &mut User,
+        memberships: Vec<crate::store::groups::Membership>,
+    ) {
         let mut seen: std::collections::HashSet<String> =
             memberships.iter().map(|m| crate::dn::normalize(&m.dn)).collect();
         let mut groups: Vec<String> = memberships.into_iter().map(|m| m.dn).collect();
@@ -36,7 +47,6 @@ impl Service {
         }
         crate::mapping::add_roles(user, crate::mapping::roles_of_groups(repo, groups.iter().map(String::as_str)));
         user.groups = groups;
-        Ok(())
     }
 
     /// [`Self::resolve_groups`] for users of any repositories of a tenant.
@@ -174,6 +184,7 @@ impl Backend for ServicePort {
         let reads_changed = crate::sync::fingerprint::reads_differently(&before, &repo);
         self.0.store.update_repository(tenant, &updated, row.version, reads_changed).await.map_err(store_err)?;
         self.0.pools.forget(tenant, id);
+        self.0.facts.clear();
         tracing::info!(tenant, repository = id, version = updated.version, "repository replaced");
         self.0.repository_of(tenant, &updated)
     }
@@ -189,6 +200,7 @@ impl Backend for ServicePort {
         if row.state != "deleting" {
             self.0.store.set_repository_state(tenant, id, "deleting").await.map_err(store_err)?;
             self.0.pools.forget(tenant, id);
+            self.0.facts.clear();
             tracing::info!(tenant, repository = id, "repository deletion started");
             self.0.delete_in_background(tenant.to_string(), id.to_string()).await;
         }
