@@ -64,6 +64,12 @@ test("sign in, create, test, preview, edit, validate and delete a repository", a
   await page.fill('[id="id"]', "e2e-corp");
   await page.fill('[id="connection.servers"]', `ldap://localhost:${ldap.port}`);
   await page.check('[id="connection.startTls"]');
+  // Turning certificate verification off is shown as insecure.
+  await expect(page.locator("#tls-insecure")).toHaveCount(0);
+  await page.uncheck('[id="connection.verifyTls"]');
+  await expect(page.locator("#tls-insecure")).toContainText("Insecure");
+  await page.check('[id="connection.verifyTls"]');
+  await expect(page.locator("#tls-insecure")).toHaveCount(0);
   await page.fill('[id="connection.caCertificate"]', ldap.caPem);
   await page.fill('[id="connection.bindDn"]', ldap.adminDn);
   await page.fill('[id="connection.bindPassword"]', ldap.adminPassword);

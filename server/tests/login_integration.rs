@@ -356,3 +356,48 @@ async fn pooled_connections_recover_after_the_directory_restarts() {
     login(&port, &username(1), USER_PASSWORD).await.expect("signs in after the restart");
     login(&port, &username(2), USER_PASSWORD).await.expect("and again");
 }
+
+#[tokio::test]
+async fn a_first_login_through_another_repository_links_to_the_user_stored_from_elsewhere() {
+    let e = env(5).await;
+    let port = ServicePort(e.service.clone());
+    port.create_repository("default", repository(&e.slapd, "a")).await.expect("created");
+    assert_eq!(run(&port, "a", SyncMode::Full).await.state, "succeeded");
+    let stored_in = |repo: &'static str| {
+        let port = &port;
+        async move {
+            let query =
+                app::port::UserQuery { repository_id: Some(repo.into()), page_size: Some(100), ..Default::default() };
+            port.list_users("default", query).await.expect("users").total_results
+        }
+    };
+    let through = |repo: &'static str, user: String| {
+        let port = &port;
+        async move {
+            let trace =
+                port.test_login("default", Some(repo.into()), request(&user, USER_PASSWORD)).await.expect("traced");
+            let shown = format!("{trace:?}");
+            trace.success.unwrap_or_else(|| panic!("{shown}")).user
+        }
+    };
+    let a_users = common::users(&port, "").await.users;
+    let id_in_a = |n: usize| a_users.iter().find(|u| u.username == username(n)).map(|u| u.id.clone()).expect("in a");
+
+    let mut by_name = repository(&e.slapd, "b");
+    by_name.login.auto_linking = app::model::AutoLinking::AutoLinkingOptionUsername;
+    port.create_repository("default", by_name).await.expect("created");
+    assert_eq!(through("b", username(1)).await.id, id_in_a(1));
+    assert_eq!(through("b", username(1)).await.id, id_in_a(1), "the link is kept");
+    assert_eq!(stored_in("b").await, 0, "a linked entry is not stored again");
+
+    let mut by_mail = repository(&e.slapd, "c");
+    by_mail.login.auto_linking = app::model::AutoLinking::AutoLinkingOptionEmail;
+    port.create_repository("default", by_mail).await.expect("created");
+    assert_eq!(through("c", username(2)).await.id, id_in_a(2));
+
+    // Without an auto-linking option the entry becomes a user of its own.
+    port.create_repository("default", repository(&e.slapd, "d")).await.expect("created");
+    let own = through("d", username(2)).await;
+    assert!(own.id.starts_with("d:"), "{}", own.id);
+    assert_eq!(stored_in("d").await, 1);
+}

@@ -12,7 +12,7 @@ use crate::ldap::bind_result::{Refusal, Verdict};
 use crate::ldap::login::{self as directory, DirectoryFailure, Found};
 use crate::ldap::pool::{self, PoolFailure, PoolKind, RepositoryPools};
 use app::error::AppError;
-use app::model::{LoginReason, LoginRequest, LoginSuccess, Repository, TestStep, User};
+use app::model::{AutoLinking, LoginReason, LoginRequest, LoginSuccess, Repository, TestStep, User};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -356,6 +356,15 @@ impl Service {
         attempt: &mut Attempt,
     ) -> Result<(), AppError> {
         let options = &repo.login;
+        if stored.is_none() {
+            if let Some(linked) = self.linked_user(tenant, repo, user, now, attempt).await? {
+                // The entry answers as the user it is linked to; it is not
+                // stored a second time.
+                user.id = linked;
+                user.synced_at = None;
+                return Ok(());
+            }
+        }
         let prepared = crate::store::rows::PreparedUser::of(user.clone());
         let write = match &stored {
             None if !options.is_creation_allowed => {
@@ -409,6 +418,58 @@ async fn decoy_bind(pools: &RepositoryPools, repo: &Repository, password: &str) 
         {
             pool::discard(conn);
         }
+    }
+}
+
+impl Service {
+    /// The user of the tenant an entry this repository has not stored
+    /// answers as: one it was linked to before, or, with linking allowed,
+    /// the one user from another repository with the same username or
+    /// e-mail address (`autoLinking`), linked now. Several candidates link
+    /// none.
+    async fn linked_user(
+        &self,
+        tenant: &str,
+        repo: &Repository,
+        user: &User,
+        now: &str,
+        attempt: &mut Attempt,
+    ) -> Result<Option<String>, AppError> {
+        if let Some(id) = self.store.linked_user(tenant, &repo.id, &user.ldap_uuid).await.map_err(store_err)? {
+            return Ok(Some(id));
+        }
+        let options = &repo.login;
+        if !options.is_linking_allowed {
+            return Ok(None);
+        }
+        let found = match (options.auto_linking, user.email.as_deref()) {
+            (AutoLinking::AutoLinkingOptionUsername, _) => self.store.users_named(tenant, &user.username).await,
+            (AutoLinking::AutoLinkingOptionEmail, Some(email)) => self.store.users_with_email(tenant, email).await,
+            _ => return Ok(None),
+        }
+        .map_err(store_err)?;
+        let others: Vec<&User> = found.iter().filter(|u| u.repository_id != repo.id).collect();
+        let [other] = others.as_slice() else {
+            if others.len() > 1 {
+                tracing::warn!(
+                    tenant,
+                    repository = repo.id,
+                    dn = user.ldap_dn,
+                    "login: several users to link to; none linked"
+                );
+            }
+            return Ok(None);
+        };
+        self.store.link_user(tenant, &repo.id, &user.ldap_uuid, &other.id, now).await.map_err(store_err)?;
+        tracing::info!(
+            tenant,
+            repository = repo.id,
+            dn = user.ldap_dn,
+            linked = other.id,
+            "login: entry linked to a user of another repository"
+        );
+        attempt.cause = format!("linked to {}", other.id);
+        Ok(Some(other.id.clone()))
     }
 }
 

@@ -502,6 +502,7 @@ pub mod admins;
 pub mod groups;
 pub mod keys;
 pub mod known;
+pub mod links;
 pub mod rows;
 pub mod sync;
 pub mod writer;
@@ -552,7 +553,7 @@ pub(crate) mod test_support {
     }
 
     /// The store's migrations, in order.
-    pub const MIGRATIONS: [&str; 9] = [
+    pub const MIGRATIONS: [&str; 10] = [
         include_str!("../../migrations/0001_init.sql"),
         include_str!("../../migrations/0002_sync.sql"),
         include_str!("../../migrations/0003_changed_sync_groups.sql"),
@@ -562,6 +563,7 @@ pub(crate) mod test_support {
         include_str!("../../migrations/0007_integer_group_keys.sql"),
         include_str!("../../migrations/0008_one_membership_btree.sql"),
         include_str!("../../migrations/0009_compact_user_keys.sql"),
+        include_str!("../../migrations/0010_user_links.sql"),
     ];
 
     /// An in-memory store built with the first `n` migrations.

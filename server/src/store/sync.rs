@@ -225,12 +225,12 @@ pub(super) const SCOPE: &str = "(SELECT id FROM user_scopes WHERE tenant = ? AND
 
 /// The repository is looked up per row returned, not joined: a COUNT over
 /// the same FROM then reads one index alone.
-const USER_COLUMNS: &str = "SELECT t.body, t.synced_at, (SELECT repository_id FROM user_scopes WHERE id = t.scope), t.ldap_uuid, t.username, t.ldap_dn, t.enabled FROM users t";
+pub(super) const USER_COLUMNS: &str = "SELECT t.body, t.synced_at, (SELECT repository_id FROM user_scopes WHERE id = t.scope), t.ldap_uuid, t.username, t.ldap_dn, t.enabled FROM users t";
 
 const USER_LISTING: Listed = Listed { select: USER_COLUMNS, owner: Owner::UserScope, name: "lower(t.username)" };
 
 /// A stored user (a row of [`USER_COLUMNS`]).
-fn user_of(r: &sqlx::sqlite::SqliteRow) -> Option<User> {
+pub(super) fn user_of(r: &sqlx::sqlite::SqliteRow) -> Option<User> {
     let body: UserBody = serde_json::from_str(r.get::<&str, _>(0)).ok()?;
     let repository_id: String = r.get(2);
     let ldap_uuid = r.get::<StoredKey, _>(3).into_text();

@@ -27,6 +27,11 @@ pub fn ConnectionFieldset(form: Form, errors: Errors) -> impl IntoView {
                 <div>
                     {check_field(form, "connection.startTls", "Use StartTLS (ldap:// only)", |r| r.connection.start_tls, |r, v| r.connection.start_tls = v)}
                     {check_field(form, "connection.verifyTls", "Verify the server certificate", |r| r.connection.verify_tls, |r, v| r.connection.verify_tls = v)}
+                    <Show when=move || !form.with(|r| r.connection.verify_tls)>
+                        <p class="alert error small" id="tls-insecure" role="alert">
+                            "Insecure: any server can pose as this directory and read the bind and user passwords sent to it."
+                        </p>
+                    </Show>
                     <FieldError errors path="connection.startTls" />
                 </div>
                 <div class="field wide">
