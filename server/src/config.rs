@@ -28,10 +28,11 @@ pub struct LoginLimits {
 
 impl Default for LoginLimits {
     fn default() -> Self {
+        use crate::throttle::Policy;
         LoginLimits {
-            max_failures_per_account: 4,
-            max_failures_per_address: 50,
-            window_seconds: 900,
+            max_failures_per_account: Policy::PER_ACCOUNT.max_failures,
+            max_failures_per_address: Policy::PER_ADDRESS.max_failures,
+            window_seconds: Policy::PER_ACCOUNT.window_seconds as u32,
             service_connections: 4,
             bind_connections: 8,
             pool_wait_seconds: 5,

@@ -18,6 +18,21 @@ pub enum Refusal {
     LogonRestricted,
 }
 
+impl Refusal {
+    /// What the refusal says of the account, for a caller allowed to hear it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Refusal::InvalidCredentials => "invalid credentials",
+            Refusal::AccountLocked => "the account is locked",
+            Refusal::PasswordExpired => "the password has expired",
+            Refusal::PasswordMustChange => "the password must be changed before signing in",
+            Refusal::AccountDisabled => "the account is disabled",
+            Refusal::AccountExpired => "the account has expired",
+            Refusal::LogonRestricted => "the account may not sign in at this time or from here",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Accepted {

@@ -1,9 +1,7 @@
 //! The step-by-step connection test: connect, TLS, bind, base DN, users,
 //! and a directory user's login when one is given.
 
-use super::{
-    bind, connect, describe_ldap_error, login_bind, millis, search_users, timeout_of, ConnectFailure, Secrets,
-};
+use super::{bind, connect, describe_ldap_error, millis, search_users, timeout_of, ConnectFailure, Secrets};
 use crate::entry::EntryAttributes;
 use crate::filter;
 use crate::ldap::rootdse;
@@ -170,7 +168,7 @@ pub async fn test_connection(repo: &Repository, secrets: &Secrets, login: &TestL
         (login.username.as_deref().filter(|u| !u.is_empty()), login.password.as_deref())
     {
         let t = Instant::now();
-        match login_bind(&mut conn.ldap, repo, user, password).await {
+        match super::login::try_login(&mut conn.ldap, repo, user, password).await {
             Ok(dn) => steps.push("login", true, millis(t), format!("{user} signed in as {dn}")),
             Err(e) => steps.push("login", false, millis(t), e),
         };

@@ -2,7 +2,7 @@
 //! connection, then a simple bind as them on a user-bind connection, with
 //! the password policy control. The caller decides what the answer means.
 
-use super::bind_result::{self, Verdict};
+use super::bind_result::{self, Refusal, Verdict};
 use super::{decode_entries, describe_ldap_error, scope_of, timeout_of, user_attributes};
 use crate::entry::Entry;
 use crate::filter;
@@ -123,4 +123,21 @@ pub async fn bind_user(
         .await
         .map_err(failure)?;
     Ok(bind_result::verdict(result.rc, &result.text, &result.ctrls))
+}
+
+/// The connection test's login step on the test's own connection: the same
+/// search and bind as a login; the user's DN, or what went wrong.
+pub async fn try_login(ldap: &mut Ldap, repo: &Repository, username: &str, password: &str) -> Result<String, String> {
+    let dn = match find_user(ldap, repo, username).await.map_err(|e| e.to_string())? {
+        Found::One(entry) => entry.dn,
+        Found::Nobody => return Err(format!("no user '{username}' matches the configuration")),
+        Found::Several => return Err(format!("more than one entry matches '{username}'")),
+    };
+    let refused = |why: &str| Err(format!("bind as {dn} refused: {why}"));
+    match bind_user(ldap, repo, &dn, password).await.map_err(|e| format!("bind as {dn} failed: {e}"))? {
+        Verdict::Accepted { must_change: false, .. } => Ok(dn),
+        Verdict::Accepted { must_change: true, .. } => refused(Refusal::PasswordMustChange.describe()),
+        Verdict::Refused { refusal, .. } => refused(refusal.describe()),
+        Verdict::Failed { rc } => refused(&format!("LDAP error {rc}")),
+    }
 }

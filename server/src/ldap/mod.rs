@@ -290,27 +290,6 @@ pub(crate) async fn decode_entries(
     Ok(decoded)
 }
 
-/// Finds a user by username and binds as them; returns their DN.
-pub async fn login_bind(ldap: &mut Ldap, repo: &Repository, username: &str, password: &str) -> Result<String, String> {
-    if password.is_empty() {
-        // An empty password would be an unauthenticated bind that "succeeds".
-        return Err("an empty password is never accepted".into());
-    }
-    let clause = format!("({}={})", repo.users.username_attribute, filter::escape_value(username));
-    let found = search_users(ldap, repo, Some(clause), 2, vec!["1.1".into()]).await?;
-    let dn = match found.as_slice() {
-        [] => return Err(format!("no user '{username}' matches the configuration")),
-        [one] => one.dn.clone(),
-        _ => return Err(format!("more than one entry matches '{username}'")),
-    };
-    ldap.with_timeout(timeout_of(repo))
-        .simple_bind(&dn, password)
-        .await
-        .and_then(|r| r.success())
-        .map(|_| dn.clone())
-        .map_err(|e| format!("bind as {dn} failed: {}", describe_ldap_error(&e)))
-}
-
 /// Connects (servers in order) and binds with the repository's credentials.
 async fn connect_and_bind(repo: &Repository, secrets: &Secrets) -> Result<Connected, String> {
     let mut conn = connect(repo).await.map_err(|(f, _)| f.into_message())?;

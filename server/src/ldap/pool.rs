@@ -26,14 +26,20 @@ pub struct PoolSettings {
     pub server_back_off: Duration,
 }
 
-impl Default for PoolSettings {
-    fn default() -> Self {
+impl From<&crate::config::LoginLimits> for PoolSettings {
+    fn from(l: &crate::config::LoginLimits) -> Self {
         PoolSettings {
-            service_connections: 4,
-            bind_connections: 8,
-            wait: Duration::from_secs(5),
+            service_connections: l.service_connections as usize,
+            bind_connections: l.bind_connections as usize,
+            wait: Duration::from_secs(u64::from(l.pool_wait_seconds)),
             server_back_off: Duration::from_secs(30),
         }
+    }
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings::from(&crate::config::LoginLimits::default())
     }
 }
 

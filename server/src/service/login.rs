@@ -286,19 +286,16 @@ impl Service {
                 return Err(refused(LoginReason::InvalidCredentials, INVALID));
             }
             Verdict::Refused { refusal, password_confirmed: true } => {
-                let (reason, message) = match refusal {
-                    Refusal::AccountLocked => (LoginReason::AccountLocked, "the account is locked"),
-                    Refusal::PasswordExpired => (LoginReason::PasswordExpired, "the password has expired"),
-                    Refusal::PasswordMustChange => {
-                        (LoginReason::PasswordMustChange, "the password must be changed before signing in")
+                let reason = match refusal {
+                    Refusal::AccountLocked => LoginReason::AccountLocked,
+                    Refusal::PasswordExpired => LoginReason::PasswordExpired,
+                    Refusal::PasswordMustChange => LoginReason::PasswordMustChange,
+                    Refusal::AccountDisabled | Refusal::AccountExpired | Refusal::LogonRestricted => {
+                        LoginReason::UserDisabled
                     }
-                    Refusal::AccountDisabled => (LoginReason::UserDisabled, "the account is disabled"),
-                    Refusal::AccountExpired => (LoginReason::UserDisabled, "the account has expired"),
-                    Refusal::LogonRestricted => {
-                        (LoginReason::UserDisabled, "the account may not sign in at this time or from here")
-                    }
-                    Refusal::InvalidCredentials => (LoginReason::InvalidCredentials, INVALID),
+                    Refusal::InvalidCredentials => LoginReason::InvalidCredentials,
                 };
+                let message = if reason == LoginReason::InvalidCredentials { INVALID } else { refusal.describe() };
                 attempt.step("bind", false, since, message);
                 attempt.cause = message.into();
                 return Err(refused(reason, message));

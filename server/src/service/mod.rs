@@ -61,23 +61,14 @@ impl From<crate::config::LoginLimits> for LoginSettings {
         LoginSettings {
             per_account: slowed(l.max_failures_per_account, Policy::PER_ACCOUNT),
             per_address: slowed(l.max_failures_per_address, Policy::PER_ADDRESS),
-            pools: crate::ldap::pool::PoolSettings {
-                service_connections: l.service_connections as usize,
-                bind_connections: l.bind_connections as usize,
-                wait: std::time::Duration::from_secs(u64::from(l.pool_wait_seconds)),
-                ..Default::default()
-            },
+            pools: crate::ldap::pool::PoolSettings::from(&l),
         }
     }
 }
 
 impl Default for LoginSettings {
     fn default() -> Self {
-        LoginSettings {
-            per_account: crate::throttle::Policy::PER_ACCOUNT,
-            per_address: crate::throttle::Policy::PER_ADDRESS,
-            pools: Default::default(),
-        }
+        crate::config::LoginLimits::default().into()
     }
 }
 
