@@ -104,13 +104,13 @@ fn repository(slapd: &Slapd) -> app::model::Repository {
 async fn baseline(slapd: &Slapd, users: u64, clients: u64, seconds: u64) -> (u64, Tally) {
     let repo = Arc::new(repository(slapd));
     let pools = Pools::new(PoolSettings::default());
-    let secrets = Secrets { bind_password: Some(devdir::ADMIN_PASSWORD.into()) };
+    let secrets = Secrets { bind_password: Some(devdir::ADMIN_PASSWORD.into()), ..Default::default() };
     let pools = pools.of("default", &repo, &secrets).expect("pools");
     let next = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (repo, pools, next) = (repo.clone(), pools.clone(), next.clone());
+        let (repo, pools, next, secrets) = (repo.clone(), pools.clone(), next.clone(), secrets.clone());
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             while Instant::now() < deadline {
@@ -118,9 +118,9 @@ async fn baseline(slapd: &Slapd, users: u64, clients: u64, seconds: u64) -> (u64
                 let started = Instant::now();
                 let found = {
                     let mut conn = pools.get(PoolKind::Service).await.expect("service connection");
-                    directory::find_user(&mut conn, &repo, &username(user)).await
+                    directory::find_user(&mut conn, &repo, &secrets, &username(user)).await
                 };
-                let Ok(Found::One(entry)) = found else {
+                let Ok(Found::One(entry, _)) = found else {
                     tally.fail(format!("find {}: {found:?}", username(user)));
                     continue;
                 };

@@ -15,6 +15,7 @@ pub mod ldap;
 pub mod ldap_url;
 pub mod mapping;
 pub mod memory;
+pub mod referral;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;

@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "ldap_url",
         "mapping",
         "memory",
+        "referral",
         "throttle",
         "validate",
     ],
@@ -57,7 +58,7 @@ const FORBIDDEN: &[(&str, &str)] = &[
 const SYNC_ROOMS: &[&[&str]] = &[
     &["plan", "cookies", "joint", "fingerprint"],
     &["outcome"],
-    &["handover"],
+    &["handover", "referred"],
     &["decode"],
     &["reader"],
     &["run"],

@@ -1,7 +1,9 @@
 //! The step-by-step connection test: connect, TLS, bind, base DN, users,
 //! and a directory user's login when one is given.
 
-use super::{bind, connect, describe_ldap_error, millis, search_users, timeout_of, ConnectFailure, Secrets};
+use super::{
+    bind, connect, describe_ldap_error, millis, referral, scope_of, timeout_of, users_query, ConnectFailure, Secrets,
+};
 use crate::entry::EntryAttributes;
 use crate::filter;
 use crate::ldap::rootdse;
@@ -132,8 +134,12 @@ pub async fn test_connection(repo: &Repository, secrets: &Secrets, login: &TestL
     };
 
     let t = Instant::now();
-    const FIRST_PAGE: i32 = 100;
-    match search_users(&mut conn.ldap, repo, None, FIRST_PAGE + 1, vec![repo.users.username_attribute.clone()]).await {
+    const FIRST_PAGE: usize = 100;
+    let mut query = users_query(repo, repo.users.effective_users_dn(), scope_of(repo), None, FIRST_PAGE + 1);
+    query.attrs = vec![repo.users.username_attribute.clone()];
+    let found = referral::search(&mut conn.ldap, repo, secrets, &query).await;
+    let found = found.map_err(|e| e.to_string()).map(|g| g.entries.into_iter().map(|(e, _)| e).collect::<Vec<_>>());
+    match found {
         Ok(entries) if entries.is_empty() => {
             steps.push(
                 "users",
@@ -147,11 +153,8 @@ pub async fn test_connection(repo: &Repository, secrets: &Secrets, login: &TestL
             );
         }
         Ok(entries) => {
-            let count = if entries.len() as i32 > FIRST_PAGE {
-                format!("more than {FIRST_PAGE}")
-            } else {
-                entries.len().to_string()
-            };
+            let count =
+                if entries.len() > FIRST_PAGE { format!("more than {FIRST_PAGE}") } else { entries.len().to_string() };
             let sample: Vec<String> = entries
                 .iter()
                 .take(5)
@@ -168,7 +171,7 @@ pub async fn test_connection(repo: &Repository, secrets: &Secrets, login: &TestL
         (login.username.as_deref().filter(|u| !u.is_empty()), login.password.as_deref())
     {
         let t = Instant::now();
-        match super::login::try_login(&mut conn.ldap, repo, user, password).await {
+        match super::login::try_login(&mut conn.ldap, repo, secrets, user, password).await {
             Ok(dn) => steps.push("login", true, millis(t), format!("{user} signed in as {dn}")),
             Err(e) => steps.push("login", false, millis(t), e),
         };

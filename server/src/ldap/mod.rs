@@ -15,6 +15,7 @@ pub mod paged;
 pub mod pool;
 pub mod ppolicy;
 pub mod range;
+pub mod referral;
 pub mod rootdse;
 pub mod tls;
 
@@ -22,13 +23,15 @@ use crate::entry::Entry;
 use crate::filter;
 use crate::ldap_url::{parse_pem_certificates, ServerUrl};
 use app::model::{BindType, Repository, Scope as UserScope};
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchOptions, StdStream};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, StdStream};
 use std::time::{Duration, Instant};
 
 /// Secrets of a repository in clear, only in memory and only while used.
 #[derive(Clone, Default)]
 pub struct Secrets {
     pub bind_password: Option<String>,
+    /// Bind passwords of the listed referral servers, by configured URL.
+    pub referral_passwords: std::collections::BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -180,6 +183,30 @@ pub async fn connect(repo: &Repository) -> Result<Connected, (ConnectFailure, Ve
     Err((last, skipped))
 }
 
+/// A directory operation that did not get an answer about the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DirectoryFailure {
+    /// The connection broke or timed out: drop it, the server may be down.
+    Broken(String),
+    /// The server answered with an error (access, limits, busy).
+    Refused(String),
+}
+
+impl std::fmt::Display for DirectoryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DirectoryFailure::Broken(m) | DirectoryFailure::Refused(m) => f.write_str(m),
+        }
+    }
+}
+
+pub(crate) fn failure(e: LdapError) -> DirectoryFailure {
+    match e {
+        LdapError::LdapResult { .. } => DirectoryFailure::Refused(describe_ldap_error(&e)),
+        other => DirectoryFailure::Broken(describe_ldap_error(&other)),
+    }
+}
+
 pub fn describe_ldap_error(e: &LdapError) -> String {
     match e {
         LdapError::LdapResult { result } => {
@@ -252,29 +279,6 @@ pub fn user_attributes(repo: &Repository) -> Vec<String> {
     attrs
 }
 
-/// Entries matching the user configuration, at most `limit`; a size-limit
-/// result is expected and not an error.
-async fn search_users(
-    ldap: &mut Ldap,
-    repo: &Repository,
-    extra: Option<String>,
-    limit: i32,
-    attrs: Vec<String>,
-) -> Result<Vec<Entry>, String> {
-    let filter = filter::user_filter(&repo.users.object_classes, &repo.users.filters, extra);
-    let result = ldap
-        .with_timeout(timeout_of(repo))
-        .with_search_options(SearchOptions::new().sizelimit(limit))
-        .search(repo.users.effective_users_dn(), scope_of(repo), &filter, attrs)
-        .await
-        .map_err(|e| describe_ldap_error(&e))?;
-    let ldap3::SearchResult(entries, res) = result;
-    if res.rc != 0 && res.rc != 4 {
-        return Err(describe_ldap_error(&LdapError::LdapResult { result: res }));
-    }
-    decode_entries(ldap, repo, entries).await
-}
-
 /// Decodes search result entries, with the rest of their windowed
 /// attributes read (see [`range`]); references are skipped.
 pub(crate) async fn decode_entries(
@@ -297,36 +301,70 @@ async fn connect_and_bind(repo: &Repository, secrets: &Secrets) -> Result<Connec
     Ok(conn)
 }
 
+pub(crate) fn users_query(
+    repo: &Repository,
+    base: &str,
+    scope: Scope,
+    extra: Option<String>,
+    limit: usize,
+) -> referral::Query {
+    referral::Query {
+        base: base.to_string(),
+        scope,
+        filter: filter::user_filter(&repo.users.object_classes, &repo.users.filters, extra),
+        attrs: user_attributes(repo),
+        size_limit: limit,
+        tolerate_unanswered: false,
+    }
+}
+
 /// The first `limit` user entries the configuration selects (the preview
-/// maps them).
+/// maps them), with those of the referrals the repository follows.
 pub async fn first_users(repo: &Repository, secrets: &Secrets, limit: usize) -> Result<Vec<Entry>, String> {
     let mut conn = connect_and_bind(repo, secrets).await?;
-    let entries = search_users(&mut conn.ldap, repo, None, limit.clamp(1, 1000) as i32, user_attributes(repo)).await?;
+    let query = users_query(repo, repo.users.effective_users_dn(), scope_of(repo), None, limit.clamp(1, 1000));
+    let gathered = referral::search(&mut conn.ldap, repo, secrets, &query).await;
     let _ = conn.ldap.unbind().await;
-    Ok(entries)
+    let gathered = gathered.map_err(|e| e.to_string())?;
+    if gathered.missing {
+        return Err(format!("the users DN {} does not exist", repo.users.effective_users_dn()));
+    }
+    Ok(gathered.entries.into_iter().map(|(e, _)| e).collect())
 }
 
 /// Reads one user entry: first at its last known DN, then by UUID under the
-/// users DN (it may have been renamed or moved). `None` when it is gone.
+/// users DN (it may have been renamed or moved), wherever the referrals the
+/// repository follows lead. `None` when it is gone.
 pub async fn read_user(repo: &Repository, secrets: &Secrets, dn: &str, uuid: &str) -> Result<Option<Entry>, String> {
     let mut conn = connect_and_bind(repo, secrets).await?;
+    let found = read_user_on(&mut conn.ldap, repo, secrets, dn, uuid).await;
+    let _ = conn.ldap.unbind().await;
+    found
+}
+
+async fn read_user_on(
+    ldap: &mut Ldap,
+    repo: &Repository,
+    secrets: &Secrets,
+    dn: &str,
+    uuid: &str,
+) -> Result<Option<Entry>, String> {
     let wanted = |e: &Entry| crate::entry::uuid_of(e, &repo.users.uuid_attribute).as_deref() == Some(uuid);
-    let filter = filter::user_filter(&repo.users.object_classes, &repo.users.filters, None);
-    let at_dn = conn.ldap.with_timeout(timeout_of(repo)).search(dn, Scope::Base, &filter, user_attributes(repo)).await;
-    if let Ok(ldap3::SearchResult(entries, res)) = at_dn {
-        if res.rc == 0 {
-            let found = decode_entries(&mut conn.ldap, repo, entries).await?.into_iter().find(wanted);
-            if found.is_some() {
-                return Ok(found);
-            }
+    // A failure at the old DN is no answer yet: the search by UUID decides.
+    if let Ok(at_dn) = referral::search(ldap, repo, secrets, &users_query(repo, dn, Scope::Base, None, 1)).await {
+        if let Some((entry, _)) = at_dn.entries.into_iter().find(|(e, _)| wanted(e)) {
+            return Ok(Some(entry));
         }
     }
     let Some(clause) = crate::entry::uuid_clause(&repo.users.uuid_attribute, uuid) else {
         return Ok(None);
     };
-    let found = search_users(&mut conn.ldap, repo, Some(clause), 2, user_attributes(repo)).await?;
-    let _ = conn.ldap.unbind().await;
-    Ok(found.into_iter().find(wanted))
+    let query = users_query(repo, repo.users.effective_users_dn(), scope_of(repo), Some(clause), 2);
+    let found = referral::search(ldap, repo, secrets, &query).await.map_err(|e| e.to_string())?;
+    if found.missing {
+        return Err(format!("the users DN {} does not exist", repo.users.effective_users_dn()));
+    }
+    Ok(found.entries.into_iter().map(|(e, _)| e).find(wanted))
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@
 //! counted (never the password).
 
 use super::login_candidates::Candidate;
+use super::login_directory::{self, Unasked};
 use super::{store_err, Service};
 use crate::clock::{now_rfc3339, unix_now};
 use crate::entry::Entry;
 use crate::ldap::bind_result::{Refusal, Verdict};
-use crate::ldap::login::{self as directory, DirectoryFailure, Found};
-use crate::ldap::pool::{self, PoolFailure, PoolKind, RepositoryPools};
+use crate::ldap::login::{Found, Origin};
+use crate::ldap::pool::RepositoryPools;
 use app::error::AppError;
 use app::model::{AutoLinking, LoginReason, LoginRequest, LoginSuccess, Repository, TestStep, User};
 use std::net::IpAddr;
@@ -50,22 +51,6 @@ fn refused(reason: LoginReason, message: &str) -> AppError {
 }
 
 const INVALID: &str = "invalid username or password";
-
-/// Why a repository could not be asked about the user.
-enum Unasked {
-    /// No server answered (their URLs).
-    Unreachable(Vec<String>),
-    Failed(String),
-}
-
-impl From<PoolFailure> for Unasked {
-    fn from(f: PoolFailure) -> Self {
-        match f {
-            PoolFailure::Unreachable(u) => Unasked::Unreachable(u.servers),
-            other => Unasked::Failed(other.to_string()),
-        }
-    }
-}
 
 impl Service {
     /// A login through the tenant's repositories (or only `only`).
@@ -148,7 +133,8 @@ impl Service {
                 self.pools.of(tenant, repo, &candidate.secrets).map_err(|e| super::internal("connection pools", e))?;
             decoy.get_or_insert_with(|| pools.clone());
             let since = Instant::now();
-            let found = match self.find_entry(&pools, repo, username, known_here.map(|u| u.ldap_dn.as_str())).await {
+            let known_dn = known_here.map(|u| u.ldap_dn.as_str());
+            let found = match login_directory::find_entry(&pools, candidate, username, known_dn).await {
                 Ok(found) => found,
                 Err(Unasked::Unreachable(servers)) => {
                     attempt.step("find user", false, since, format!("{}: no server answered", repo.id));
@@ -169,13 +155,17 @@ impl Service {
                     attempt.step("find user", false, since, format!("{}: more than one entry matches", repo.id));
                     attempt.repository = Some(repo.id.clone());
                     attempt.cause = "more than one entry matches".into();
-                    decoy_bind(&pools, repo, password).await;
+                    login_directory::decoy_bind(&pools, repo, password).await;
                     return Err(refused(LoginReason::InvalidCredentials, INVALID));
                 }
-                Found::One(entry) => {
-                    attempt.step("find user", true, since, format!("{}: {}", repo.id, entry.dn));
+                Found::One(entry, origin) => {
+                    let at = match &origin {
+                        Origin::Home => String::new(),
+                        Origin::Referred(hop) => format!(" (referred to {})", hop.server),
+                    };
+                    attempt.step("find user", true, since, format!("{}: {}{at}", repo.id, entry.dn));
                     attempt.repository = Some(repo.id.clone());
-                    return self.bind_and_admit(tenant, repo, &pools, *entry, password, attempt).await;
+                    return self.bind_and_admit(tenant, repo, &pools, (*entry, origin), password, attempt).await;
                 }
             }
         }
@@ -189,65 +179,10 @@ impl Service {
         // Nobody has this username: a bind anyway, so that an unknown user
         // takes as long as a wrong password.
         if let Some((pools, c)) = decoy.zip(candidates.iter().find(|c| c.repo.enabled && !c.deleting)) {
-            decoy_bind(&pools, &c.repo, password).await;
+            login_directory::decoy_bind(&pools, &c.repo, password).await;
         }
         attempt.cause = "no such user".into();
         Err(refused(LoginReason::InvalidCredentials, INVALID))
-    }
-
-    /// The user's entry: at the DN already stored when there is one (then
-    /// by username, if it is gone from there), otherwise by username.
-    async fn find_entry(
-        &self,
-        pools: &RepositoryPools,
-        repo: &Repository,
-        username: &str,
-        known_dn: Option<&str>,
-    ) -> Result<Found, Unasked> {
-        // A pooled connection may have broken since it was last used (a
-        // server restart): one more try on a new one.
-        let mut last = String::new();
-        for _ in 0..2 {
-            let mut conn = pools.get(PoolKind::Service).await?;
-            let looked_up = async {
-                if let Some(dn) = known_dn {
-                    if let Some(entry) = directory::entry_at(&mut conn, repo, dn, username).await? {
-                        return Ok(Found::One(Box::new(entry)));
-                    }
-                }
-                directory::find_user(&mut conn, repo, username).await
-            }
-            .await;
-            match looked_up {
-                Ok(found) => return Ok(found),
-                Err(DirectoryFailure::Broken(m)) => {
-                    pool::discard(conn);
-                    last = m;
-                }
-                Err(DirectoryFailure::Refused(m)) => return Err(Unasked::Failed(m)),
-            }
-        }
-        Err(Unasked::Failed(last))
-    }
-
-    /// A user bind, once more on a new connection if a pooled one broke.
-    async fn bind(pools: &RepositoryPools, repo: &Repository, dn: &str, password: &str) -> Result<Verdict, AppError> {
-        let mut last = String::new();
-        for _ in 0..2 {
-            let mut conn = pools.get(PoolKind::UserBind).await.map_err(|f| match f {
-                PoolFailure::Unreachable(u) => AppError::Unavailable { message: u.to_string(), servers: u.servers },
-                other => AppError::unavailable(other.to_string()),
-            })?;
-            match directory::bind_user(&mut conn, repo, dn, password).await {
-                Ok(v) => return Ok(v),
-                Err(DirectoryFailure::Broken(m)) => {
-                    pool::discard(conn);
-                    last = m;
-                }
-                Err(DirectoryFailure::Refused(m)) => last = m,
-            }
-        }
-        Err(AppError::unavailable(format!("the directory did not answer the bind: {last}")))
     }
 
     async fn bind_and_admit(
@@ -255,12 +190,13 @@ impl Service {
         tenant: &str,
         repo: &Repository,
         pools: &RepositoryPools,
-        entry: Entry,
+        // The entry and the server holding it.
+        (entry, origin): (Entry, Origin),
         password: &str,
         attempt: &mut Attempt,
     ) -> Result<LoginSuccess, AppError> {
         let since = Instant::now();
-        let verdict = match Self::bind(pools, repo, &entry.dn, password).await {
+        let verdict = match login_directory::bind(pools, repo, &origin, &entry.dn, password).await {
             Ok(v) => v,
             Err(e) => {
                 attempt.step("bind", false, since, e.to_string());
@@ -403,18 +339,6 @@ fn list(items: &[String]) -> String {
         "none".into()
     } else {
         items.join(", ")
-    }
-}
-
-/// A bind as a DN no entry has, with the password given, on a user-bind
-/// connection: what a wrong password costs. Its answer is not used.
-async fn decoy_bind(pools: &RepositoryPools, repo: &Repository, password: &str) {
-    if let Ok(mut conn) = pools.get(PoolKind::UserBind).await {
-        if let Err(DirectoryFailure::Broken(_)) =
-            directory::bind_user(&mut conn, repo, &directory::decoy_dn(repo), password).await
-        {
-            pool::discard(conn);
-        }
     }
 }
 

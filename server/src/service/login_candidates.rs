@@ -38,7 +38,7 @@ impl Service {
         let rows = self.store.list_repositories(tenant).await.map_err(super::store_err)?;
         let mut candidates = Vec::with_capacity(rows.len());
         for row in rows {
-            let secrets = Secrets { bind_password: self.open_secrets(tenant, &row)?.bind_password };
+            let secrets = self.open_secrets(tenant, &row)?.for_directory();
             candidates.push(Candidate {
                 repo: self.repository_of(tenant, &row)?,
                 secrets,

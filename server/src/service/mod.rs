@@ -8,6 +8,7 @@
 
 mod login;
 mod login_candidates;
+mod login_directory;
 mod login_facts;
 mod login_guard;
 mod port;

@@ -6,7 +6,7 @@ use super::secrets::StoredSecrets;
 use super::{internal, start_err, store_err, Service, ServicePort};
 use crate::auth;
 use crate::clock::{now_rfc3339, unix_now};
-use crate::ldap::{self, Secrets};
+use crate::ldap;
 use crate::store::{RepositoryRow, StoreError};
 use crate::validate::StoredSecretState;
 use app::error::{AppError, FieldError};
@@ -253,7 +253,7 @@ impl Backend for ServicePort {
                 "repository '{id}' is disabled: it neither syncs nor signs anyone in until it is enabled"
             )));
         }
-        let secrets = Secrets { bind_password: self.0.open_secrets(tenant, &row)?.bind_password };
+        let secrets = self.0.open_secrets(tenant, &row)?.for_directory();
         let run = self.0.sync.start(tenant, repo, secrets, request).await.map_err(start_err)?;
         Ok(run.to_string())
     }
@@ -312,7 +312,7 @@ impl Backend for ServicePort {
         }
         let row = self.0.load_row(tenant, &stored.repository_id).await?;
         let repo = self.0.repository_of(tenant, &row)?;
-        let secrets = Secrets { bind_password: self.0.open_secrets(tenant, &row)?.bind_password };
+        let secrets = self.0.open_secrets(tenant, &row)?.for_directory();
         let now = now_rfc3339();
         let entry = ldap::read_user(&repo, &secrets, &stored.ldap_dn, &stored.ldap_uuid)
             .await

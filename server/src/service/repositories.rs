@@ -135,7 +135,7 @@ impl Service {
         };
         Self::check(&draft, StoredSecretState { bind_password_stored: old.bind_password.is_some() })?;
         let merged = Self::merge_secrets(&old, &draft);
-        Ok((draft, Secrets { bind_password: merged.bind_password }))
+        Ok((draft, merged.for_directory()))
     }
 
     pub(super) async fn delete_in_background(self: &Arc<Self>, tenant: String, id: String) {

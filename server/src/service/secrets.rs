@@ -18,6 +18,13 @@ pub(super) struct StoredSecrets {
     pub(super) referral_passwords: BTreeMap<String, String>,
 }
 
+impl StoredSecrets {
+    /// What the LDAP layer binds with.
+    pub(super) fn for_directory(self) -> crate::ldap::Secrets {
+        crate::ldap::Secrets { bind_password: self.bind_password, referral_passwords: self.referral_passwords }
+    }
+}
+
 /// Applies a write-only secret field: absent keeps, null clears, a value replaces.
 fn apply_secret(current: Option<String>, update: &Option<Option<String>>) -> Option<String> {
     match update {

@@ -9,6 +9,7 @@ use crate::store::rows::{RunEnd, SyncState};
 use crate::store::writer::blocking;
 use crate::store::Store;
 use crate::sync::outcome::{store_error, StartError};
+use crate::sync::plan;
 use crate::sync::reader::on_own_thread;
 use crate::sync::reader::Reader;
 use crate::sync::run::{joint_search, replay_limit, users_filter, users_search, ReaderAhead, Run};
@@ -129,7 +130,9 @@ impl SyncEngine {
         // starts now, and its connection, bind and the server's search
         // (~10-20 ms before the first entry) overlap the run's own set-up.
         let users_ahead = match (&state, request.mode) {
-            (Ok(Some(state @ SyncState { users_cookie: Some(cookie), .. })), SyncMode::Changed) => {
+            (Ok(Some(state @ SyncState { users_cookie: Some(cookie), .. })), SyncMode::Changed)
+                if plan::may_use_content_sync(&repo.connection.referrals) =>
+            {
                 let limit = replay_limit(stored_users);
                 let (joint, rx) = match joint_search(repo, Some(state)) {
                     Some((search, split)) => (true, Reader::joint(repo, secrets, search, split, limit)),

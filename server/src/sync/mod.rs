@@ -4,7 +4,7 @@
 //!
 //! The engine (`engine`) starts a run on a thread of its own, the writer; a
 //! reader thread per read (`reader`, entries decoded by `decode`) hands it
-//! batches (`handover`); the run (`run`) writes users, groups or both, and
+//! batches (`handover`) and follows referrals (`referred`); the run (`run`) writes users, groups or both, and
 //! decides from pure rules (`plan`, `cookies`, `joint`, `fingerprint`).
 
 mod cookies;
@@ -16,6 +16,7 @@ mod joint;
 pub mod outcome;
 pub mod plan;
 mod reader;
+mod referred;
 mod run;
 
 pub use engine::SyncEngine;

@@ -1,7 +1,7 @@
 //! Pure decisions of a sync run, unit-tested without a directory.
 
 use crate::store::rows::SyncState;
-use app::model::{RunMethod, SyncMode};
+use app::model::{ReferralStrategy, Referrals, RunMethod, SyncMode};
 
 /// How a run reads the directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +24,15 @@ impl Method {
             Method::Timestamps => RunMethod::Timestamps,
         }
     }
+}
+
+/// Whether a repository's runs may read by content synchronisation. Not
+/// when it follows referrals: a cookie speaks for one server, and a present
+/// set from it would read as the removal of every user held by the servers
+/// its referrals lead to. Those runs read by pages (changed runs by
+/// timestamps), on every server.
+pub fn may_use_content_sync(referrals: &Referrals) -> bool {
+    referrals.strategy == ReferralStrategy::FollowNone
 }
 
 /// Picks the method of a run, with a note for the run history when a

@@ -6,6 +6,7 @@
 use crate::ldap::content_sync::{self, SyncItem};
 use crate::ldap::entry::AttributeNames;
 use crate::ldap::paged::{stream, PageSizer, Pages};
+use crate::ldap::referral;
 use crate::ldap::{self, Secrets};
 use crate::mapping;
 use crate::memory;
@@ -15,6 +16,7 @@ use crate::sync::decode::{Decode, Decoded, GroupReader, JointReader, UserReader}
 use crate::sync::fingerprint::{self};
 use crate::sync::handover::{Handover, Item, Read, CHANGES_BATCH, MAX_VALUES_IN_FLIGHT};
 use crate::sync::joint;
+use crate::sync::referred::Referred;
 use app::model::Repository;
 use ldap3::{Ldap, SearchStream};
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub(crate) struct Reader {
     /// The cookie of the page after a heavy one: asked for once the heavy
     /// page is handed over and written (one huge group in memory at a time).
     pub(crate) deferred: Option<Vec<u8>>,
+    /// The referrals a paged read follows (None: it skips them).
+    pub(crate) referred: Option<Referred>,
 }
 
 /// What to search for.
@@ -92,7 +96,17 @@ impl Reader {
         timeout: std::time::Duration,
         in_flight: Arc<tokio::sync::Semaphore>,
     ) -> Reader {
-        Reader { stream, pages, done: None, ldap, timeout, in_flight, ahead: Default::default(), deferred: None }
+        Reader {
+            stream,
+            pages,
+            done: None,
+            ldap,
+            timeout,
+            in_flight,
+            ahead: Default::default(),
+            deferred: None,
+            referred: None,
+        }
     }
 
     pub(crate) async fn next(&mut self) -> Result<Option<SyncItem>, String> {
@@ -106,10 +120,27 @@ impl Reader {
         };
         loop {
             if let Some(raw) = self.ahead.pop_front() {
+                if raw.is_ref() {
+                    if let Some(referred) = &mut self.referred {
+                        referred.met(&referral::reference_urls(&raw))?;
+                    }
+                    continue;
+                }
                 return content_sync::classify_any(raw).map(Some);
             }
-            if self.done.is_some() {
-                return Ok(None);
+            if let Some(result) = &self.done {
+                // A leg read whole; one that failed ends the read (finish()
+                // reports it), else the next referred leg is read, if any.
+                let Some(referred) = self.referred.as_mut().filter(|_| result.rc == 0) else {
+                    return Ok(None);
+                };
+                let Some(leg) = referred.next_leg(pages).await? else {
+                    return Ok(None);
+                };
+                self.ldap = leg.ldap;
+                *pages = leg.pages;
+                self.stream = leg.stream;
+                self.done = None;
             }
             if let Some(cookie) = self.deferred.take() {
                 // A huge group was read and handed over: the next page waits
@@ -136,6 +167,12 @@ impl Reader {
             let cookie = if result.rc == 0 { content_sync::paged_cookie(&result.ctrls)? } else { None };
             // No control: the server ignored paging and sent everything.
             let Some(cookie) = cookie.filter(|c| !c.is_empty()) else {
+                let mut result = result;
+                if let Some(referred) = self.referred.as_mut().filter(|_| result.rc == 10) {
+                    // The base itself is held elsewhere: read where it leads.
+                    referred.met(&result.refs)?;
+                    result.rc = 0;
+                }
                 self.done = Some(result);
                 continue;
             };
@@ -192,7 +229,12 @@ impl Reader {
             let batch =
                 if search.cookie.is_some() { search.pages.max().min(CHANGES_BATCH) } else { search.pages.max() };
             match Reader::open(&mut conn.ldap, &repo, search, tx.in_flight.clone()).await {
-                Ok(reader) => reader.read(batch, decode, limit, tx).await,
+                Ok(mut reader) => {
+                    if reader.pages.is_some() {
+                        reader.referred = Referred::of(&repo, &secrets);
+                    }
+                    reader.read(batch, decode, limit, tx).await
+                }
                 Err(m) => tx.end(Err(m)).await,
             }
             let _ = conn.ldap.unbind().await;

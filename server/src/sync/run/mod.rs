@@ -272,7 +272,8 @@ impl<'a> Run<'a> {
         // so changes made while it runs are replayed by the next changed sync.
         // Taking it also proves the server really offers content sync: some
         // list the control in the RootDSE without the provider configured.
-        let mut has_content_sync = content_sync::supported(ldap, repo).await;
+        let mut has_content_sync =
+            plan::may_use_content_sync(&repo.connection.referrals) && content_sync::supported(ldap, repo).await;
         let mut start_cookie = None;
         if has_content_sync && !(request.mode == SyncMode::Changed && continues_from_cookie) {
             match content_sync::current_cookie(ldap, repo, repo.users.effective_users_dn()).await {
