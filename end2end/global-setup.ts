@@ -1,5 +1,6 @@
-// Starts a private slapd (devdir) and dirbridge on a fresh data dir, and waits
-// until the server answers. State for the tests and the teardown goes to
+// Starts a private slapd (devdir), a second one that the first refers to for
+// ou=Remote,ou=People (referral tests), and dirbridge on a fresh data dir, and
+// waits until the server answers. State for the tests and the teardown goes to
 // .e2e-state.json.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, openSync } from "node:fs";
@@ -31,6 +32,24 @@ export default async function globalSetup() {
   const info = JSON.parse(
     execFileSync(join(target, bin, "devdir"), ["start", slapdDir, "--users", "150"], { encoding: "utf8" }),
   );
+  const remoteDir = join(work, "remote");
+  const remote = JSON.parse(
+    execFileSync(join(target, bin, "devdir"), ["start", remoteDir, "--users", "0"], { encoding: "utf8" }),
+  );
+  const people = `ou=People,${info.baseDn}`;
+  const modify = (url: string, ldif: string) =>
+    execFileSync("ldapmodify", ["-x", "-H", url, "-D", info.adminDn, "-w", info.adminPassword], { input: ldif });
+  modify(
+    remote.ldapUrl,
+    `dn: ou=Remote,${people}\nchangetype: add\nobjectClass: organizationalUnit\nou: Remote\n\n` +
+      `dn: uid=remote.one,ou=Remote,${people}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: remote.one\n` +
+      `cn: Remote One\nsn: One\ngivenName: Remote\nmail: remote.one@remote.example.org\nuserPassword: ${info.userPassword}\n`,
+  );
+  modify(
+    info.ldapUrl,
+    `dn: ou=Remote,${people}\nchangetype: add\nobjectClass: referral\nobjectClass: extensibleObject\nou: Remote\n` +
+      `ref: ${remote.ldapUrl}/ou=Remote,${people}\n`,
+  );
   const baseURL = process.env.DIRBRIDGE_E2E_URL ?? "http://127.0.0.1:3199";
   const listen = new URL(baseURL).host;
   const adminPassword = "e2e-admin-password";
@@ -41,6 +60,6 @@ export default async function globalSetup() {
     detached: true,
   });
   server.unref();
-  writeFileSync(statePath, JSON.stringify({ work, slapdDir, serverPid: server.pid, adminPassword, ldap: info, devdir: join(target, bin, "devdir") }));
+  writeFileSync(statePath, JSON.stringify({ work, slapdDir, remoteDir, remote, serverPid: server.pid, adminPassword, ldap: info, devdir: join(target, bin, "devdir") }));
   await waitFor(`${baseURL}/healthz`, 30_000);
 }

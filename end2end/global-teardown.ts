@@ -9,10 +9,12 @@ export default async function globalTeardown() {
   } catch {
     /* already gone */
   }
-  try {
-    execFileSync(state.devdir, ["stop", state.slapdDir]);
-  } catch {
-    /* already stopped */
+  for (const dir of [state.slapdDir, state.remoteDir]) {
+    try {
+      if (dir) execFileSync(state.devdir, ["stop", dir]);
+    } catch {
+      /* already stopped */
+    }
   }
   if (!process.env.KEEP_E2E) rmSync(state.work, { recursive: true, force: true });
   rmSync(statePath, { force: true });

@@ -286,6 +286,55 @@ test("test a directory user's login from the repository page and the user page",
   expect(watcher.problems).toEqual([]);
 });
 
+test("follow a referral to a second directory with its own credentials", async ({ page }) => {
+  const watcher = watch(page);
+  const remote = state.remote;
+  await signIn(page);
+  await page.goto("/repositories/new");
+  await hydrated(page);
+  await page.click('[data-preset="openldap"]');
+  await page.fill('[id="name"]', "E2E Referrals");
+  await page.fill('[id="id"]', "e2e-referrals");
+  await page.fill('[id="connection.servers"]', ldap.ldapUrl);
+  await page.fill('[id="connection.bindDn"]', ldap.adminDn);
+  await page.fill('[id="connection.bindPassword"]', ldap.adminPassword);
+  await page.fill('[id="users.baseDn"]', ldap.baseDn);
+  await page.fill('[id="users.usersDn"]', `ou=People,${ldap.baseDn}`);
+  await page.fill('[id="users.filters"]', `(|(uid=remote.one)(uid=${ldap.sampleUser}))`);
+
+  // Not followed: only the home directory's person.
+  await page.click("#preview");
+  await expect(page.locator("#preview-table tbody tr")).toHaveCount(1);
+
+  // Followed to the listed server, bound with its own password.
+  await page.selectOption('[id="connection.referrals.strategy"]', "followListed");
+  await page.fill('[id="connection.referrals.servers"]', `${remote.ldapUrl} | ${ldap.adminDn}`);
+  const password = page.locator('[id="connection.referrals.servers[0].bindPassword"]');
+  await expect(password).toHaveAttribute("placeholder", "not set");
+  await password.fill(ldap.adminPassword);
+  await page.click("#preview");
+  await expect(page.locator("#preview-table tbody tr")).toHaveCount(2);
+  await expect(page.locator("#preview-table")).toContainText("remote.one");
+
+  await page.fill("#test-username", "remote.one");
+  await page.fill("#test-password", ldap.userPassword);
+  await page.click("#test");
+  await expect(page.locator(".test-report")).toHaveAttribute("data-ok", "true");
+  await expect(page.locator('.test-report li.step.ok[data-step="login"]')).toBeVisible();
+  await shot(page, "09-referrals");
+
+  await page.click("#save");
+  await expect(page).toHaveURL(/\/repositories\/e2e-referrals$/);
+  await hydrated(page);
+  // The password is write-only: stored, never shown.
+  await expect(password).toHaveValue("");
+  await expect(password).toHaveAttribute("placeholder", "stored — leave empty to keep");
+  // The stored repository's secrets reach the referred server.
+  await page.click("#preview");
+  await expect(page.locator("#preview-table")).toContainText("remote.one");
+  expect(watcher.problems).toEqual([]);
+});
+
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 

@@ -51,16 +51,74 @@ pub fn ConnectionFieldset(form: Form, errors: Errors) -> impl IntoView {
                 {text_field(form, errors, "connection.timeoutSeconds", "Timeout (seconds)", "", |r| r.connection.timeout_seconds.to_string(), |r, v| r.connection.timeout_seconds = number(&v))}
                 {select_field(form, "connection.referrals.strategy", "Referrals", &[("followNone", "Do not follow"), ("followAll", "Follow all"), ("followListed", "Follow listed servers")],
                     |r| enum_str(&r.connection.referrals.strategy), |r, v| if let Some(x) = enum_parse(v) { r.connection.referrals.strategy = x })}
-                {pipe_lines_field(form, errors, "connection.referrals.servers", "Referral servers", "One per line: url | bind DN", referrals_text,
+                {pipe_lines_field(form, errors, "connection.referrals.servers", "Referral servers", "One per line: url | bind DN (its password below; no bind DN: anonymous)", referrals_text,
                     |r, rows| {
                         let old = std::mem::take(&mut r.connection.referrals.servers);
                         r.connection.referrals.servers = rows.iter().map(|row| {
                             let url = col(row, 0);
                             let kept = old.iter().find(|s| s.url == url);
-                            ReferralServer { bind_dn: opt(col(row, 1)), bind_password: None, bind_password_set: kept.map(|k| k.bind_password_set).unwrap_or(false), url }
+                            ReferralServer {
+                                bind_dn: opt(col(row, 1)),
+                                // A password typed below survives edits of the lines.
+                                bind_password: kept.and_then(|k| k.bind_password.clone()),
+                                bind_password_set: kept.map(|k| k.bind_password_set).unwrap_or(false),
+                                url,
+                            }
                         }).collect();
                     })}
+                <ReferralPasswords form />
             </div>
         </fieldset>
+    }
+}
+
+/// A write-only password per listed referral server (its own credentials
+/// under "Follow listed servers"); empty keeps the stored one.
+#[component]
+fn ReferralPasswords(form: Form) -> impl IntoView {
+    let listed = move || {
+        form.with(|r| {
+            r.connection
+                .referrals
+                .servers
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.url.is_empty() && s.bind_dn.is_some())
+                .map(|(i, s)| (i, s.url.clone(), s.bind_password_set))
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <For each=listed key=|row| row.clone() let:row>
+            {
+                let (i, url, stored) = row;
+                let id = format!("connection.referrals.servers[{i}].bindPassword");
+                let label = format!("Bind password for {url}");
+                let typed = {
+                    let url = url.clone();
+                    move || form.with(|r| {
+                        r.connection.referrals.servers.iter().find(|s| s.url == url)
+                            .and_then(|s| s.bind_password.clone().flatten()).unwrap_or_default()
+                    })
+                };
+                view! {
+                    <div class="field">
+                        <label for=id.clone()>{label}</label>
+                        <input id=id.clone() name=id type="password" autocomplete="new-password"
+                            placeholder=if stored { "stored — leave empty to keep" } else { "not set" }
+                            prop:value=typed
+                            on:input=move |ev| {
+                                let v = event_target_value(&ev);
+                                form.update(|r| {
+                                    if let Some(s) = r.connection.referrals.servers.iter_mut().find(|s| s.url == url) {
+                                        s.bind_password = if v.is_empty() { None } else { Some(Some(v)) };
+                                    }
+                                })
+                            } />
+                        <small class="help">"Write-only, like the bind password."</small>
+                    </div>
+                }
+            }
+        </For>
     }
 }
