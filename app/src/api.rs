@@ -8,9 +8,17 @@ use leptos::server_fn::codec::Json;
 
 pub const CONSOLE_TENANT: &str = "default";
 
+/// This request's ports (as its credential allows them).
+#[cfg(feature = "ssr")]
+fn ports() -> Result<crate::port::RequestPorts, AppError> {
+    use_context::<leptos::server_fn::http_export::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<crate::port::RequestPorts>().cloned())
+        .ok_or_else(|| AppError::internal("the request carries no ports"))
+}
+
 #[cfg(feature = "ssr")]
 fn backend() -> Result<crate::port::SharedBackend, AppError> {
-    use_context::<crate::port::SharedBackend>().ok_or_else(|| AppError::internal("backend missing from context"))
+    ports().map(|p| p.backend)
 }
 
 /// Gives a failed server function the status its error kind has in the REST API.
@@ -26,7 +34,13 @@ fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
 #[server(prefix = "/_sfn", endpoint = "sign_in")]
 pub async fn sign_in(username: String, password: String) -> Result<(), AppError> {
     use leptos::prelude::expect_context;
-    let session = respond(async { backend()?.sign_in(&username, &password).await }.await)?;
+    let session = respond(
+        async {
+            let ports = ports()?;
+            ports.backend.sign_in(&username, &password, ports.client).await
+        }
+        .await,
+    )?;
     let cookie = format!(
         "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
         crate::port::SESSION_COOKIE,

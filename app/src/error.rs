@@ -71,6 +71,9 @@ impl AppError {
     pub fn unauthorized(m: impl Into<String>) -> Self {
         AppError::Unauthorized { message: m.into() }
     }
+    pub fn forbidden(m: impl Into<String>) -> Self {
+        AppError::Forbidden { message: m.into() }
+    }
     pub fn not_found(m: impl Into<String>) -> Self {
         AppError::NotFound { message: m.into() }
     }

@@ -3,6 +3,7 @@
 //! both call it, so they never diverge.
 
 use crate::error::AppError;
+use crate::model::{Admin, ApiToken, Caller, NewApiToken, PasswordChange, Tenant};
 use crate::model::{
     GroupList, LoginRequest, LoginSuccess, LoginTrace, NextRuns, Preview, Repository, SyncRequest, SyncRun, TestLogin,
     TestResult, User, UserList,
@@ -18,7 +19,14 @@ pub struct SessionToken {
 
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
-    async fn sign_in(&self, username: &str, password: &str) -> Result<SessionToken, AppError>;
+    /// Signs an admin in (throttled per account and per `client` address).
+    async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<SessionToken, AppError>;
+    /// Ends the session whose secret `token` is.
     async fn sign_out(&self, token: &str) -> Result<(), AppError>;
 
     async fn list_repositories(&self, tenant: &str) -> Result<Vec<Repository>, AppError>;
@@ -82,6 +90,57 @@ pub trait Backend: Send + Sync + 'static {
 
     /// When the repository's schedules fire next.
     async fn next_runs(&self, tenant: &str, id: &str) -> Result<NextRuns, AppError>;
+}
+
+/// Access control: tenants, admins, API tokens and the caller's own
+/// credentials. Each call acts as the caller whose credential came with the
+/// request (the server builds one port per request), and is allowed or
+/// refused by the caller's permissions (docs/api.md, "Access control").
+#[async_trait::async_trait]
+pub trait AccessPort: Send + Sync + 'static {
+    /// Who the caller is and what it may do.
+    async fn whoami(&self) -> Result<Caller, AppError>;
+
+    /// The tenants the caller holds any permission on (all, for a super-admin).
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, AppError>;
+    async fn get_tenant(&self, slug: &str) -> Result<Tenant, AppError>;
+    async fn create_tenant(&self, tenant: Tenant) -> Result<Tenant, AppError>;
+    /// Renames a tenant (its display name; the slug is fixed).
+    async fn rename_tenant(&self, slug: &str, tenant: Tenant) -> Result<Tenant, AppError>;
+    /// 409 while the tenant has repositories.
+    async fn delete_tenant(&self, slug: &str) -> Result<(), AppError>;
+
+    async fn list_admins(&self) -> Result<Vec<Admin>, AppError>;
+    async fn get_admin(&self, username: &str) -> Result<Admin, AppError>;
+    async fn create_admin(&self, admin: Admin) -> Result<Admin, AppError>;
+    /// Replaces enabled, super-admin and permissions; a password resets it.
+    /// Disabling or a new password ends the admin's sessions and tokens.
+    async fn update_admin(&self, username: &str, admin: Admin) -> Result<Admin, AppError>;
+    async fn delete_admin(&self, username: &str) -> Result<(), AppError>;
+    /// Changes the caller's own password; ends its other sessions and tokens.
+    async fn change_password(&self, change: PasswordChange) -> Result<(), AppError>;
+    /// Ends the caller's own session or token.
+    async fn logout(&self) -> Result<(), AppError>;
+
+    /// The caller's tokens (a super-admin's: all; with `admin` on a tenant: that tenant's too).
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, AppError>;
+    /// A token holding at most the caller's permissions on its tenant; the
+    /// secret is in this answer only.
+    async fn create_token(&self, token: ApiToken) -> Result<NewApiToken, AppError>;
+    async fn revoke_token(&self, id: &str) -> Result<(), AppError>;
+}
+
+pub type SharedAccess = Arc<dyn AccessPort>;
+
+/// The ports of one request, as the caller's credential allows them: the
+/// server's authentication puts them in the request's extensions, and server
+/// functions take them from there (never from a port shared by all).
+#[derive(Clone)]
+pub struct RequestPorts {
+    pub backend: SharedBackend,
+    pub access: SharedAccess,
+    /// The caller's address (throttling of sign-ins).
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// Filters and paging of the users and groups lists (`page` from 1).

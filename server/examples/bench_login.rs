@@ -233,7 +233,7 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let token = port.sign_in("admin", "bench-admin").await.expect("token").token;
+    let token = port.sign_in("admin", "bench-admin", None).await.expect("token").token;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("listen");
     let addr = listener.local_addr().expect("addr");
     let router = dirbridge::http::router(service.clone(), dirbridge::http::leptos_options(addr));

@@ -12,6 +12,13 @@ pub fn rfc3339_at(unix_seconds: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The Unix time of an RFC 3339 text, if it is one.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
 pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }

@@ -10,7 +10,7 @@
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub enum $name {
             #[default]
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
@@ -45,11 +45,13 @@ macro_rules! wire_enum {
     };
 }
 
+mod access;
 mod directory;
 mod login;
 mod repository;
 mod sync;
 
+pub use access::*;
 pub use directory::*;
 pub use login::*;
 pub use repository::*;

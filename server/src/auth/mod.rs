@@ -1,12 +1,22 @@
 //! Admin credentials and sessions: argon2 password hashes, random session
-//! tokens of which only a SHA-256 is stored.
+//! tokens of which only a SHA-256 is stored; who a request acts as and the
+//! permission check (`principal`); the admin password policy.
+
+mod password_policy;
+mod principal;
+
+pub use password_policy::check_password;
+pub use principal::{Credential, Denied, Principal};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+/// A session's absolute lifetime.
 pub const SESSION_SECONDS: u64 = 12 * 3600;
+/// A session unused this long ends.
+pub const SESSION_IDLE_SECONDS: u64 = 3600;
 
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt_bytes = crate::crypto::random_bytes::<16>().map_err(|e| e.to_string())?;

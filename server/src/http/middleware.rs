@@ -1,49 +1,106 @@
 //! What runs in front of every route: authentication (a session cookie or a
-//! bearer token, checked by the service) and the structured request log.
+//! bearer token, resolved by the service into a principal whose ports the
+//! request gets), the cross-site check, and the structured request log.
 
 use super::state::AppState;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use crate::auth::Principal;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use std::net::SocketAddr;
 use std::time::Instant;
 
-/// Routes reachable without a session.
+/// Routes reachable without a credential.
 fn is_public(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/login" | "/favicon.ico" | "/api/v1/auth/token" | "/_sfn/sign_in")
         || path.starts_with("/pkg/")
 }
 
-fn bearer_or_cookie(req: &Request) -> Option<String> {
+/// Where a request's credential came from.
+enum Presented {
+    Bearer(String),
+    Cookie(String),
+    Nothing,
+}
+
+fn presented(req: &Request) -> Presented {
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|t| t.trim().to_string());
-    bearer.or_else(|| app::session_from_cookies(req.headers()))
+    match (bearer, app::session_from_cookies(req.headers())) {
+        (Some(token), _) => Presented::Bearer(token),
+        (None, Some(cookie)) => Presented::Cookie(cookie),
+        (None, None) => Presented::Nothing,
+    }
 }
 
-pub async fn require_auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    if is_public(&path) {
-        return next.run(req).await;
+/// A state-changing request that a browser may have sent from another
+/// site. Browsers send `Sec-Fetch-Site` (and `Origin` on every POST);
+/// other clients send neither and carry no ambient cookie to abuse.
+fn cross_site(req: &Request) -> bool {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
     }
-    if let Some(token) = bearer_or_cookie(&req) {
-        if state.operations.authenticate(&token).await.is_some() {
-            return next.run(req).await;
-        }
+    let headers = req.headers();
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
     }
-    if path.starts_with("/api/") || path.starts_with("/_sfn/") {
-        let body = app::error::AppError::unauthorized(
-            "sign in first: send Authorization: Bearer TOKEN from POST /api/v1/auth/token",
-        );
-        let mut resp = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest).trim_end_matches('/');
+    origin == "null" || !origin_host.eq_ignore_ascii_case(host)
+}
+
+fn refused(status: StatusCode, body: app::error::AppError) -> Response {
+    let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        resp
-    } else {
-        Redirect::to("/login").into_response()
     }
+    resp
+}
+
+/// Resolves the request's credential into a principal and gives the
+/// request the ports that principal may use; refuses cross-site
+/// state-changing requests that rely on the session cookie (CSRF) and
+/// requests without a valid credential to routes that need one.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let credential = presented(&req);
+    // Bearer requests carry no ambient credential: exempt. Sign-in is
+    // checked too (login CSRF).
+    if !matches!(credential, Presented::Bearer(_)) && cross_site(&req) {
+        tracing::warn!(%path, "cross-site request refused");
+        return refused(
+            StatusCode::FORBIDDEN,
+            app::error::AppError::forbidden(
+                "cross-site request refused: send it from the console, or use a bearer token",
+            ),
+        );
+    }
+    let principal = match &credential {
+        Presented::Bearer(secret) | Presented::Cookie(secret) => state.operations.principal(secret).await,
+        Presented::Nothing => Principal::Anonymous,
+    };
+    if principal == Principal::Anonymous && !is_public(&path) {
+        if path.starts_with("/api/") || path.starts_with("/_sfn/") {
+            let message = match credential {
+                Presented::Nothing => "sign in first: send Authorization: Bearer TOKEN from POST /api/v1/auth/token",
+                _ => "the credential is not valid (malformed, expired or revoked)",
+            };
+            return refused(StatusCode::UNAUTHORIZED, app::error::AppError::unauthorized(message));
+        }
+        return Redirect::to("/login").into_response();
+    }
+    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let ports = (state.ports_for)(principal, client);
+    req.extensions_mut().insert(ports);
+    next.run(req).await
 }
 
 /// Structured request log with a request id; never logs bodies or headers.

@@ -6,10 +6,11 @@
 pub mod assets;
 pub mod middleware;
 pub mod rest;
+pub mod rest_access;
 pub mod state;
 
-use crate::service::{Service, ServicePort};
-use app::port::SharedBackend;
+use crate::service::{GuardedPort, Service};
+use app::port::RequestPorts;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -30,22 +31,21 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
 }
 
 pub fn router(service: Arc<Service>, options: LeptosOptions) -> Router {
-    let port: SharedBackend = Arc::new(ServicePort(service.clone()));
-    let state = AppState { leptos_options: options.clone(), port: port.clone(), operations: service };
+    let guarded = service.clone();
+    let ports_for: state::PortsFor = Arc::new(move |who, client| {
+        let port = Arc::new(GuardedPort::new(guarded.clone(), who));
+        RequestPorts { backend: port.clone(), access: port, client }
+    });
+    let state = AppState { leptos_options: options.clone(), ports_for, operations: service };
     let routes = generate_route_list(app::App);
-    let context_port = port.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .merge(rest_access::routes())
         .merge(rest::routes())
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(context_port.clone()),
-            move || app::shell(options.clone()),
-        )
+        .leptos_routes(&state, routes, move || app::shell(options.clone()))
         .fallback(assets::static_or_not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::require_auth))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate))
         .layer(axum::middleware::from_fn(middleware::request_log))
         .with_state(state)
 }

@@ -4,7 +4,7 @@
 use super::state::AppState;
 use app::error::AppError;
 use app::model::{LoginRequest, Repository, RepositoryList, SyncRequest, TestLogin};
-use app::port::UserQuery;
+use app::port::{RequestPorts, UserQuery};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -40,20 +40,24 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The caller's address, when the server was started with connection info
-/// (requests built in tests have none).
-pub struct ClientAddress(pub Option<std::net::IpAddr>);
+/// This request's ports, as its credential allows them (put there by the
+/// authentication in front of every route).
+pub struct Ports(pub RequestPorts);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
-    type Rejection = std::convert::Infallible;
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ports {
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(ClientAddress(info.map(|c| c.0.ip())))
+        parts
+            .extensions
+            .get::<RequestPorts>()
+            .cloned()
+            .map(Ports)
+            .ok_or_else(|| ApiError(AppError::internal("the request carries no ports")))
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(super) type ApiResult<T> = Result<T, ApiError>;
 
 /// A JSON body whose problems answer 400 in the API's error shape.
 pub struct ApiJson<T>(pub T);
@@ -108,8 +112,8 @@ struct Credentials {
     password: String,
 }
 
-async fn token(State(state): State<AppState>, ApiJson(c): ApiJson<Credentials>) -> ApiResult<Response> {
-    let session = state.port.sign_in(&c.username, &c.password).await?;
+async fn token(Ports(ports): Ports, ApiJson(c): ApiJson<Credentials>) -> ApiResult<Response> {
+    let session = ports.backend.sign_in(&c.username, &c.password, ports.client).await?;
     Ok(Json(serde_json::json!({
         "accessToken": session.token,
         "tokenType": "Bearer",
@@ -118,17 +122,17 @@ async fn token(State(state): State<AppState>, ApiJson(c): ApiJson<Credentials>) 
     .into_response())
 }
 
-async fn list(State(state): State<AppState>, Path(tenant): Path<String>) -> ApiResult<Json<RepositoryList>> {
-    let resources = state.port.list_repositories(&tenant).await?;
+async fn list(Ports(ports): Ports, Path(tenant): Path<String>) -> ApiResult<Json<RepositoryList>> {
+    let resources = ports.backend.list_repositories(&tenant).await?;
     Ok(Json(RepositoryList { total_results: resources.len(), resources }))
 }
 
 async fn create(
-    State(state): State<AppState>,
+    Ports(ports): Ports,
     Path(tenant): Path<String>,
     ApiJson(repo): ApiJson<Repository>,
 ) -> ApiResult<Response> {
-    let created = state.port.create_repository(&tenant, repo).await?;
+    let created = ports.backend.create_repository(&tenant, repo).await?;
     let location = format!("/api/v1/tenants/{tenant}/repositories/{}", created.id);
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -137,34 +141,27 @@ async fn create(
     Ok((StatusCode::CREATED, headers, Json(created)).into_response())
 }
 
-async fn read(
-    State(state): State<AppState>,
-    Path((tenant, id)): Path<(String, String)>,
-) -> ApiResult<Json<Repository>> {
-    Ok(Json(state.port.get_repository(&tenant, &id).await?))
+async fn read(Ports(ports): Ports, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Json<Repository>> {
+    Ok(Json(ports.backend.get_repository(&tenant, &id).await?))
 }
 
 async fn replace(
-    State(state): State<AppState>,
+    Ports(ports): Ports,
     Path((tenant, id)): Path<(String, String)>,
     ApiJson(repo): ApiJson<Repository>,
 ) -> ApiResult<Json<Repository>> {
-    Ok(Json(state.port.replace_repository(&tenant, &id, repo).await?))
+    Ok(Json(ports.backend.replace_repository(&tenant, &id, repo).await?))
 }
 
-async fn remove(State(state): State<AppState>, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
-    state.port.delete_repository(&tenant, &id).await?;
+async fn remove(Ports(ports): Ports, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
+    ports.backend.delete_repository(&tenant, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id, "state": "deleting" }))).into_response())
 }
 
-async fn test(
-    State(state): State<AppState>,
-    Path((tenant, id)): Path<(String, String)>,
-    body: Bytes,
-) -> ApiResult<Response> {
+async fn test(Ports(ports): Ports, Path((tenant, id)): Path<(String, String)>, body: Bytes) -> ApiResult<Response> {
     let login: TestLogin = parse_optional_body(&body)?;
-    let repo = state.port.get_repository(&tenant, &id).await?;
-    let result = state.port.test_connection(&tenant, repo, Some(id), login).await?;
+    let repo = ports.backend.get_repository(&tenant, &id).await?;
+    let result = ports.backend.test_connection(&tenant, repo, Some(id), login).await?;
     Ok(Json(result).into_response())
 }
 
@@ -174,58 +171,56 @@ struct PreviewQuery {
 }
 
 async fn preview(
-    State(state): State<AppState>,
+    Ports(ports): Ports,
     Path((tenant, id)): Path<(String, String)>,
     Query(q): Query<PreviewQuery>,
 ) -> ApiResult<Response> {
-    let repo = state.port.get_repository(&tenant, &id).await?;
+    let repo = ports.backend.get_repository(&tenant, &id).await?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError(AppError::bad_request("limit must be between 1 and 1000")));
     }
-    let preview = state.port.preview(&tenant, repo, Some(id), limit).await?;
+    let preview = ports.backend.preview(&tenant, repo, Some(id), limit).await?;
     Ok(Json(preview).into_response())
 }
 
 async fn start_sync(
-    State(state): State<AppState>,
+    Ports(ports): Ports,
     Path((tenant, id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
     let request: SyncRequest = parse_optional_body(&body)?;
-    let run_id = state.port.start_sync(&tenant, &id, request).await?;
+    let run_id = ports.backend.start_sync(&tenant, &id, request).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "runId": run_id }))).into_response())
 }
 
-async fn sync_runs(State(state): State<AppState>, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
-    let runs = state.port.sync_runs(&tenant, &id).await?;
+async fn sync_runs(Ports(ports): Ports, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
+    let runs = ports.backend.sync_runs(&tenant, &id).await?;
     Ok(Json(serde_json::json!({ "totalResults": runs.len(), "runs": runs })).into_response())
 }
 
-async fn sync_run(
-    State(state): State<AppState>,
-    Path((tenant, id, run)): Path<(String, String, String)>,
-) -> ApiResult<Response> {
-    Ok(Json(state.port.sync_run(&tenant, &id, &run).await?).into_response())
+async fn sync_run(Ports(ports): Ports, Path((tenant, id, run)): Path<(String, String, String)>) -> ApiResult<Response> {
+    Ok(Json(ports.backend.sync_run(&tenant, &id, &run).await?).into_response())
 }
 
-async fn next_runs(State(state): State<AppState>, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
-    Ok(Json(state.port.next_runs(&tenant, &id).await?).into_response())
+async fn next_runs(Ports(ports): Ports, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
+    Ok(Json(ports.backend.next_runs(&tenant, &id).await?).into_response())
 }
 
 /// Server-sent events of one run: its state whenever it changes, until it ends.
 /// The console's progress bar moves on these instead of polling.
 async fn sync_run_events(
     State(state): State<AppState>,
+    Ports(ports): Ports,
     Path((tenant, id, run)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     // Watching for ends before the first read: an end stored after it is
     // seen as a change.
     let ends = state.operations.sync_run_ends();
-    // 404 before the stream starts.
-    let first = state.port.sync_run(&tenant, &id, &run).await?;
-    let port = state.port.clone();
+    // 404 (or 403) before the stream starts.
+    let first = ports.backend.sync_run(&tenant, &id, &run).await?;
+    let port = ports.backend.clone();
     let start = (Some(first), String::new(), false, ends);
     let stream = futures_util::stream::unfold(start, move |(pending, last, done, mut ends)| {
         let port = port.clone();
@@ -263,38 +258,34 @@ async fn sync_run_events(
 }
 
 async fn list_groups(
-    State(state): State<AppState>,
+    Ports(ports): Ports,
     Path(tenant): Path<String>,
     Query(q): Query<UserQuery>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.port.list_groups(&tenant, q).await?).into_response())
+    Ok(Json(ports.backend.list_groups(&tenant, q).await?).into_response())
 }
 
 async fn list_users(
-    State(state): State<AppState>,
+    Ports(ports): Ports,
     Path(tenant): Path<String>,
     Query(q): Query<UserQuery>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.port.list_users(&tenant, q).await?).into_response())
+    Ok(Json(ports.backend.list_users(&tenant, q).await?).into_response())
 }
 
-async fn get_user(State(state): State<AppState>, Path((tenant, user)): Path<(String, String)>) -> ApiResult<Response> {
-    Ok(Json(state.port.get_user(&tenant, &user).await?).into_response())
+async fn get_user(Ports(ports): Ports, Path((tenant, user)): Path<(String, String)>) -> ApiResult<Response> {
+    Ok(Json(ports.backend.get_user(&tenant, &user).await?).into_response())
 }
 
-async fn resync_user(
-    State(state): State<AppState>,
-    Path((tenant, user)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    Ok(Json(state.port.resync_user(&tenant, &user).await?).into_response())
+async fn resync_user(Ports(ports): Ports, Path((tenant, user)): Path<(String, String)>) -> ApiResult<Response> {
+    Ok(Json(ports.backend.resync_user(&tenant, &user).await?).into_response())
 }
 
 /// Login by bind, for the platform that signs its users in through dirbridge.
 async fn login(
-    State(state): State<AppState>,
+    Ports(ports): Ports,
     Path(tenant): Path<String>,
-    ClientAddress(client): ClientAddress,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.port.login(&tenant, request, client).await?).into_response())
+    Ok(Json(ports.backend.login(&tenant, request, ports.client).await?).into_response())
 }

@@ -6,6 +6,9 @@
 //! server functions share); the service itself, its errors and the
 //! HTTP-facing operations here.
 
+mod access;
+mod credentials;
+mod guarded;
 mod login;
 mod login_candidates;
 mod login_directory;
@@ -15,9 +18,9 @@ mod port;
 mod repositories;
 mod secrets;
 
+pub use guarded::GuardedPort;
 pub use login_guard::{LoginCounts, LoginThrottle};
 
-use crate::auth;
 pub use crate::clock::{now_rfc3339, unix_now};
 use crate::crypto::SecretBox;
 use crate::store::{RepositoryRow, Store, StoreError};
@@ -35,8 +38,10 @@ pub struct Service {
     login_counts: LoginCounts,
     candidates: login_candidates::CandidateCache,
     facts: login_facts::FactsCache,
-    /// Live sessions already looked up: token hash → (admin, expiry).
-    sessions: std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>,
+    /// Sessions and tokens already looked up.
+    credentials: credentials::CredentialCache,
+    /// Admin sign-ins (per account and per address).
+    admin_throttle: LoginThrottle,
 }
 
 /// Settings of logins: throttling and connection pools.
@@ -114,7 +119,11 @@ impl Service {
             login_counts: LoginCounts::default(),
             candidates: Default::default(),
             facts: Default::default(),
-            sessions: Default::default(),
+            credentials: Default::default(),
+            admin_throttle: LoginThrottle::new(
+                crate::throttle::Policy::PER_ACCOUNT,
+                crate::throttle::Policy::PER_ADDRESS,
+            ),
         })
     }
 
@@ -131,55 +140,6 @@ impl Service {
 
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    /// The admin behind a session token, if the session is live.
-    /// Sessions are remembered once looked up (every API call carries one),
-    /// until they expire or are signed out here.
-    pub async fn authenticate(&self, token: &str) -> Option<String> {
-        let hash = auth::token_hash(token);
-        let now = unix_now();
-        let remembered = self.sessions.lock().ok().and_then(|s| s.get(&hash).cloned());
-        if let Some((user, _)) = remembered.filter(|(_, expires_at)| *expires_at > now) {
-            return Some(user);
-        }
-        match self.store.session(&hash, now).await {
-            Ok(Some((user, expires_at))) => {
-                if let Ok(mut s) = self.sessions.lock() {
-                    if s.len() >= 10_000 {
-                        s.clear();
-                    }
-                    s.insert(hash, (user.clone(), expires_at));
-                }
-                Some(user)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::error!(error = %e, "session lookup failed");
-                None
-            }
-        }
-    }
-
-    /// Forgets a session (signed out).
-    pub(super) fn forget_session(&self, token_hash: &str) {
-        if let Ok(mut s) = self.sessions.lock() {
-            s.remove(token_hash);
-        }
-    }
-
-    /// Creates the bootstrap admin on first start; returns the generated password, if one was generated.
-    pub async fn ensure_admin(&self, password_from_env: Option<String>) -> Result<Option<String>, String> {
-        if self.store.admin_count().await.map_err(|e| e.to_string())? > 0 {
-            return Ok(None);
-        }
-        let (password, generated) = match password_from_env.filter(|p| !p.is_empty()) {
-            Some(p) => (p, false),
-            None => (auth::generate_password()?, true),
-        };
-        let hash = auth::hash_password(&password)?;
-        self.store.create_admin("admin", &hash, &now_rfc3339()).await.map_err(|e| e.to_string())?;
-        Ok(generated.then_some(password))
     }
 
     pub(super) async fn require_tenant(&self, tenant: &str) -> Result<(), AppError> {
@@ -208,7 +168,9 @@ pub struct ServicePort(pub Arc<Service>);
 #[async_trait::async_trait]
 pub trait HttpOperations: Send + Sync {
     async fn ready(&self) -> Result<(), String>;
-    async fn authenticate(&self, token: &str) -> Option<String>;
+    /// Who a credential (bearer token or session cookie) is; Anonymous
+    /// for none that is valid.
+    async fn principal(&self, secret: &str) -> crate::auth::Principal;
     fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64>;
 }
 
@@ -218,8 +180,8 @@ impl HttpOperations for Service {
         self.store.ping().await.map_err(|e| e.to_string())
     }
 
-    async fn authenticate(&self, token: &str) -> Option<String> {
-        Service::authenticate(self, token).await
+    async fn principal(&self, secret: &str) -> crate::auth::Principal {
+        Service::principal(self, secret).await
     }
 
     fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64> {

@@ -4,7 +4,6 @@
 use super::repositories::{slug_from_name, tidy};
 use super::secrets::StoredSecrets;
 use super::{internal, start_err, store_err, Service, ServicePort};
-use crate::auth;
 use crate::clock::{now_rfc3339, unix_now};
 use crate::ldap;
 use crate::store::{RepositoryRow, StoreError};
@@ -67,28 +66,17 @@ impl Service {
 
 #[async_trait::async_trait]
 impl Backend for ServicePort {
-    async fn sign_in(&self, username: &str, password: &str) -> Result<SessionToken, AppError> {
-        let store = &self.0.store;
-        let hash = store.admin_password_hash(username).await.map_err(store_err)?;
-        let ok = auth::verify_password(password, hash.as_deref().unwrap_or(auth::dummy_hash())) && hash.is_some();
-        if !ok {
-            tracing::warn!(username, "admin sign-in failed");
-            return Err(AppError::unauthorized("wrong username or password"));
-        }
-        let token = auth::new_token().map_err(|e| internal("token generation failed", e))?;
-        store
-            .insert_session(&auth::token_hash(&token), username, unix_now() + auth::SESSION_SECONDS as i64)
-            .await
-            .map_err(store_err)?;
-        let _ = store.delete_expired_sessions(unix_now()).await;
-        tracing::info!(username, "admin signed in");
-        Ok(SessionToken { token, expires_in_seconds: auth::SESSION_SECONDS })
+    async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<SessionToken, AppError> {
+        self.0.sign_in(username, password, client).await
     }
 
     async fn sign_out(&self, token: &str) -> Result<(), AppError> {
-        let hash = auth::token_hash(token);
-        self.0.forget_session(&hash);
-        self.0.store.delete_session(&hash).await.map_err(store_err)
+        self.0.end_session(token).await
     }
 
     async fn list_repositories(&self, tenant: &str) -> Result<Vec<Repository>, AppError> {

@@ -281,6 +281,8 @@ pub mod links;
 pub mod repositories;
 pub mod rows;
 pub mod sync;
+pub mod tenants;
+pub mod tokens;
 pub mod writer;
 
 /// What the store's tests share.
