@@ -53,6 +53,11 @@ pub trait Backend: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Preview, AppError>;
 
+    /// Tests the stored repository as it is (needs only the test permission).
+    async fn test_stored(&self, tenant: &str, id: &str, login: TestLogin) -> Result<TestResult, AppError>;
+    /// Previews the stored repository as it is (needs only the test permission).
+    async fn preview_stored(&self, tenant: &str, id: &str, limit: usize) -> Result<Preview, AppError>;
+
     /// Starts a sync run in the background; its id. 409 while one runs.
     async fn start_sync(&self, tenant: &str, id: &str, request: SyncRequest) -> Result<String, AppError>;
     /// Runs of a repository, newest first.

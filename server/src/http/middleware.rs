@@ -13,8 +13,10 @@ use std::time::Instant;
 
 /// Routes reachable without a credential.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/login" | "/favicon.ico" | "/api/v1/auth/token" | "/_sfn/sign_in")
-        || path.starts_with("/pkg/")
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/login" | "/favicon.ico" | "/api/v1/auth/token" | "/_sfn/sign_in" | "/_sfn/sign_out"
+    ) || path.starts_with("/pkg/")
 }
 
 /// Where a request's credential came from.

@@ -30,6 +30,44 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
         .build()
 }
 
+/// API routes with the methods each answers, kept as they are registered:
+/// the authorization test walks this list (and checks the router agrees
+/// with it), so a route added without a permission entry fails it.
+#[derive(Default)]
+pub struct RouteTable {
+    router: Router<AppState>,
+    listed: Vec<(&'static str, &'static str)>,
+}
+
+impl RouteTable {
+    /// `methods`: the methods `handler` answers, space-separated ("GET POST").
+    pub fn route(
+        mut self,
+        methods: &'static str,
+        path: &'static str,
+        handler: axum::routing::MethodRouter<AppState>,
+    ) -> RouteTable {
+        self.listed.push((methods, path));
+        self.router = self.router.route(path, handler);
+        self
+    }
+
+    fn merge(mut self, other: RouteTable) -> RouteTable {
+        self.listed.extend(other.listed);
+        self.router = self.router.merge(other.router);
+        self
+    }
+}
+
+fn api_routes() -> RouteTable {
+    rest::routes().merge(rest_access::routes())
+}
+
+/// Every API route as (methods, path).
+pub fn api_route_list() -> Vec<(&'static str, &'static str)> {
+    api_routes().listed
+}
+
 pub fn router(service: Arc<Service>, options: LeptosOptions) -> Router {
     let guarded = service.clone();
     let ports_for: state::PortsFor = Arc::new(move |who, client| {
@@ -41,8 +79,7 @@ pub fn router(service: Arc<Service>, options: LeptosOptions) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .merge(rest_access::routes())
-        .merge(rest::routes())
+        .merge(api_routes().router)
         .leptos_routes(&state, routes, move || app::shell(options.clone()))
         .fallback(assets::static_or_not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate))

@@ -2,6 +2,7 @@
 //! service (the same port the console uses) and errors to status codes.
 
 use super::state::AppState;
+use super::RouteTable;
 use app::error::AppError;
 use app::model::{LoginRequest, Repository, RepositoryList, SyncRequest, TestLogin};
 use app::port::{RequestPorts, UserQuery};
@@ -10,7 +11,7 @@ use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -80,28 +81,23 @@ fn parse_optional_body<T: DeserializeOwned + Default>(body: &Bytes) -> ApiResult
     serde_json::from_slice(body).map_err(|e| ApiError(AppError::bad_request(format!("invalid JSON body: {e}"))))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/token", post(token))
-        .route("/api/v1/tenants/{tenant}/repositories", get(list).post(create))
-        .route("/api/v1/tenants/{tenant}/repositories/{id}", get(read).put(replace).delete(remove))
-        .route("/api/v1/tenants/{tenant}/repositories/{id}/test", post(test))
-        .route("/api/v1/tenants/{tenant}/repositories/{id}/preview", post(preview))
-        .route("/api/v1/tenants/{tenant}/repositories/{id}/sync", post(start_sync))
-        .route("/api/v1/tenants/{tenant}/repositories/{id}/sync-runs", get(sync_runs))
-        .route("/api/v1/tenants/{tenant}/repositories/{id}/sync-runs/{run}", get(sync_run))
-        .route("/api/v1/tenants/{tenant}/repositories/{id}/sync-runs/{run}/events", get(sync_run_events))
-        .route("/api/v1/tenants/{tenant}/repositories/{id}/schedule", get(next_runs))
-        .route("/api/v1/tenants/{tenant}/groups", get(list_groups))
-        .route("/api/v1/tenants/{tenant}/users", get(list_users))
-        .route("/api/v1/tenants/{tenant}/users/{user}", get(get_user))
-        .route("/api/v1/tenants/{tenant}/users/{user}/sync", post(resync_user))
-        .route("/api/v1/tenants/{tenant}/login", post(login))
-        .fallback(not_found)
-}
-
-async fn not_found() -> ApiError {
-    ApiError(AppError::not_found("no such API route"))
+pub fn routes() -> RouteTable {
+    RouteTable::default()
+        .route("POST", "/api/v1/auth/token", post(token))
+        .route("GET POST", "/api/v1/tenants/{tenant}/repositories", get(list).post(create))
+        .route("GET PUT DELETE", "/api/v1/tenants/{tenant}/repositories/{id}", get(read).put(replace).delete(remove))
+        .route("POST", "/api/v1/tenants/{tenant}/repositories/{id}/test", post(test))
+        .route("POST", "/api/v1/tenants/{tenant}/repositories/{id}/preview", post(preview))
+        .route("POST", "/api/v1/tenants/{tenant}/repositories/{id}/sync", post(start_sync))
+        .route("GET", "/api/v1/tenants/{tenant}/repositories/{id}/sync-runs", get(sync_runs))
+        .route("GET", "/api/v1/tenants/{tenant}/repositories/{id}/sync-runs/{run}", get(sync_run))
+        .route("GET", "/api/v1/tenants/{tenant}/repositories/{id}/sync-runs/{run}/events", get(sync_run_events))
+        .route("GET", "/api/v1/tenants/{tenant}/repositories/{id}/schedule", get(next_runs))
+        .route("GET", "/api/v1/tenants/{tenant}/groups", get(list_groups))
+        .route("GET", "/api/v1/tenants/{tenant}/users", get(list_users))
+        .route("GET", "/api/v1/tenants/{tenant}/users/{user}", get(get_user))
+        .route("POST", "/api/v1/tenants/{tenant}/users/{user}/sync", post(resync_user))
+        .route("POST", "/api/v1/tenants/{tenant}/login", post(login))
 }
 
 #[derive(Deserialize)]
@@ -160,8 +156,7 @@ async fn remove(Ports(ports): Ports, Path((tenant, id)): Path<(String, String)>)
 
 async fn test(Ports(ports): Ports, Path((tenant, id)): Path<(String, String)>, body: Bytes) -> ApiResult<Response> {
     let login: TestLogin = parse_optional_body(&body)?;
-    let repo = ports.backend.get_repository(&tenant, &id).await?;
-    let result = ports.backend.test_connection(&tenant, repo, Some(id), login).await?;
+    let result = ports.backend.test_stored(&tenant, &id, login).await?;
     Ok(Json(result).into_response())
 }
 
@@ -175,12 +170,11 @@ async fn preview(
     Path((tenant, id)): Path<(String, String)>,
     Query(q): Query<PreviewQuery>,
 ) -> ApiResult<Response> {
-    let repo = ports.backend.get_repository(&tenant, &id).await?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError(AppError::bad_request("limit must be between 1 and 1000")));
     }
-    let preview = ports.backend.preview(&tenant, repo, Some(id), limit).await?;
+    let preview = ports.backend.preview_stored(&tenant, &id, limit).await?;
     Ok(Json(preview).into_response())
 }
 

@@ -3,27 +3,27 @@
 //! translate HTTP to the request's access port.
 
 use super::rest::{ApiError, ApiJson, Ports};
-use super::state::AppState;
+use super::RouteTable;
 use app::model::{Admin, ApiToken, PasswordChange, Tenant};
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/me", get(whoami))
-        .route("/api/v1/auth/password", post(change_password))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/tenants", get(list_tenants).post(create_tenant))
-        .route("/api/v1/tenants/{tenant}", get(get_tenant).put(rename_tenant).delete(delete_tenant))
-        .route("/api/v1/admins", get(list_admins).post(create_admin))
-        .route("/api/v1/admins/{username}", get(get_admin).put(update_admin).delete(delete_admin))
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
+pub fn routes() -> RouteTable {
+    RouteTable::default()
+        .route("GET", "/api/v1/auth/me", get(whoami))
+        .route("POST", "/api/v1/auth/password", post(change_password))
+        .route("POST", "/api/v1/auth/logout", post(logout))
+        .route("GET POST", "/api/v1/tenants", get(list_tenants).post(create_tenant))
+        .route("GET PUT DELETE", "/api/v1/tenants/{tenant}", get(get_tenant).put(rename_tenant).delete(delete_tenant))
+        .route("GET POST", "/api/v1/admins", get(list_admins).post(create_admin))
+        .route("GET PUT DELETE", "/api/v1/admins/{username}", get(get_admin).put(update_admin).delete(delete_admin))
+        .route("GET POST", "/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("DELETE", "/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
 }
 
 fn no_content() -> Response {

@@ -94,6 +94,16 @@ impl Backend for GuardedPort {
         self.port.preview(tenant, draft, stored_id, limit).await
     }
 
+    async fn test_stored(&self, tenant: &str, id: &str, login: TestLogin) -> Result<TestResult, AppError> {
+        self.allow(tenant, Permission::Test)?;
+        self.port.test_stored(tenant, id, login).await
+    }
+
+    async fn preview_stored(&self, tenant: &str, id: &str, limit: usize) -> Result<Preview, AppError> {
+        self.allow(tenant, Permission::Test)?;
+        self.port.preview_stored(tenant, id, limit).await
+    }
+
     async fn start_sync(&self, tenant: &str, id: &str, request: SyncRequest) -> Result<String, AppError> {
         self.allow(tenant, Permission::Sync)?;
         self.port.start_sync(tenant, id, request).await

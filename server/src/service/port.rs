@@ -229,6 +229,16 @@ impl Backend for ServicePort {
         Ok(preview)
     }
 
+    async fn test_stored(&self, tenant: &str, id: &str, login: TestLogin) -> Result<TestResult, AppError> {
+        let repo = self.get_repository(tenant, id).await?;
+        self.test_connection(tenant, repo, Some(id.to_string()), login).await
+    }
+
+    async fn preview_stored(&self, tenant: &str, id: &str, limit: usize) -> Result<Preview, AppError> {
+        let repo = self.get_repository(tenant, id).await?;
+        self.preview(tenant, repo, Some(id.to_string()), limit).await
+    }
+
     async fn start_sync(&self, tenant: &str, id: &str, request: SyncRequest) -> Result<String, AppError> {
         self.0.require_tenant(tenant).await?;
         let row = self.0.load_row(tenant, id).await?;
