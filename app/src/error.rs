@@ -46,6 +46,9 @@ pub enum AppError {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hid_failure: Option<HidFailure>,
     },
+    /// A request body over the limit: 413.
+    #[error("{message}")]
+    TooLarge { message: String },
     /// Too many failures: 429 with `Retry-After`.
     #[error("{message}")]
     Throttled {
@@ -100,6 +103,7 @@ impl AppError {
             AppError::Forbidden { .. } => 403,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,
+            AppError::TooLarge { .. } => 413,
             AppError::Throttled { .. } => 429,
             AppError::Unavailable { .. } => 503,
             AppError::Internal { .. } => 500,

@@ -18,6 +18,8 @@ use leptos_router::path;
 
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -32,6 +34,27 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App />
             </body>
         </html>
+    }
+}
+
+/// The page's Content-Security-Policy: scripts only from the site and the
+/// inline hydration scripts carrying this response's nonce, the wasm,
+/// nothing framed, no plug-ins, forms and requests to the site only.
+/// Inline style attributes stay allowed (the progress bar's width).
+#[cfg(feature = "ssr")]
+fn content_security_policy() {
+    use leptos::server_fn::http_export::{header, HeaderValue};
+    let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+         style-src-attr 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response.insert_header(header::CONTENT_SECURITY_POLICY, value);
     }
 }
 

@@ -45,6 +45,13 @@ test("sign in, create, test, preview, edit, validate and delete a repository", a
   // Every page needs a session: the console sends us to sign in.
   await page.goto("/");
   await expect(page).toHaveURL(/\/login$/);
+  // The page's policy allows its own nonce'd hydration scripts and the wasm
+  // only; the watcher fails the test on any violation it reports.
+  const page_response = await page.request.get("/login");
+  const policy = page_response.headers()["content-security-policy"] ?? "";
+  expect(policy).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=_-]+' 'wasm-unsafe-eval'/);
+  expect(policy).toContain("frame-ancestors 'none'");
+  expect(page_response.headers()["x-content-type-options"]).toBe("nosniff");
   await hydrated(page);
   await page.fill("#password", "wrong password");
   watcher.expect(/401 .*\/_sfn\/sign_in|status of 401/);

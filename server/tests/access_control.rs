@@ -374,3 +374,28 @@ async fn cookie_requests_from_another_site_are_refused_bearer_ones_are_not() {
         .expect("request");
     assert_eq!(api.send(req).await.0, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers_and_bodies_are_bounded() {
+    let api = Api::new().await;
+    let (status, _, headers) = api.send(Request::get("/healthz").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK);
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("content-security-policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+    ] {
+        assert_eq!(headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}");
+    }
+    let token = api.token("admin", ADMIN_PASSWORD).await;
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(dirbridge::http::MAX_BODY_BYTES + 1));
+    let req = Request::post("/api/v1/tenants/default/repositories")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(huge))
+        .expect("request");
+    let (status, _, headers) = api.send(req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(headers.contains_key("x-content-type-options"));
+}

@@ -129,3 +129,23 @@ pub async fn request_log(req: Request, next: Next) -> Response {
     }
     resp
 }
+
+/// Headers every response carries: no MIME sniffing, no referrer, never
+/// framed, its own browsing context; a response that set no
+/// Content-Security-Policy (the console's pages set theirs, with the
+/// hydration scripts' nonce) gets one that allows nothing.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let headers = resp.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+        );
+    }
+    resp
+}

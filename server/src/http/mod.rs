@@ -30,6 +30,9 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
         .build()
 }
 
+/// The largest request body accepted (413 beyond).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
 /// API routes with the methods each answers, kept as they are registered:
 /// the authorization test walks this list (and checks the router agrees
 /// with it), so a route added without a permission entry fails it.
@@ -83,6 +86,9 @@ pub fn router(service: Arc<Service>, options: LeptosOptions) -> Router {
         .leptos_routes(&state, routes, move || app::shell(options.clone()))
         .fallback(assets::static_or_not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate))
+        // Bodies: a repository is a few kilobytes; nothing needs more.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(axum::middleware::from_fn(middleware::request_log))
         .with_state(state)
 }

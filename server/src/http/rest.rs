@@ -69,6 +69,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError(AppError::TooLarge {
+                    message: format!("the body is over {} bytes", super::MAX_BODY_BYTES),
+                }))
+            }
             Err(rejection) => Err(ApiError(AppError::bad_request(rejection.body_text()))),
         }
     }
