@@ -3,7 +3,7 @@
 //! both call it, so they never diverge.
 
 use crate::error::AppError;
-use crate::model::{Admin, ApiToken, Caller, NewApiToken, PasswordChange, Tenant};
+use crate::model::{Admin, ApiToken, AuditPage, AuditQuery, Caller, NewApiToken, PasswordChange, Tenant};
 use crate::model::{
     GroupList, LoginRequest, LoginSuccess, LoginTrace, NextRuns, Preview, Repository, SyncRequest, SyncRun, TestLogin,
     TestResult, User, UserList,
@@ -133,6 +133,10 @@ pub trait AccessPort: Send + Sync + 'static {
     /// secret is in this answer only.
     async fn create_token(&self, token: ApiToken) -> Result<NewApiToken, AppError>;
     async fn revoke_token(&self, id: &str) -> Result<(), AppError>;
+
+    /// The tenant's audit log, newest first (`read`; a super-admin also sees
+    /// the entries of no tenant: admins, tokens, sign-ins).
+    async fn audit(&self, tenant: &str, query: AuditQuery) -> Result<AuditPage, AppError>;
 }
 
 pub type SharedAccess = Arc<dyn AccessPort>;

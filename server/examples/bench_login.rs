@@ -218,6 +218,7 @@ async fn main() {
         data_dir: data.path().to_path_buf(),
         admin_password: Some("bench-admin".into()),
         login: dirbridge::config::LoginLimits { max_failures_per_address: 10_000_000, ..Default::default() },
+        audit_retention_days: 365,
     };
     let service = dirbridge::open(&config).await.expect("service");
     let port = ServicePort(service.clone());

@@ -263,6 +263,7 @@ async fn fresh_store(repo: &app::model::Repository) -> (tempfile::TempDir, Servi
         data_dir: data.path().to_path_buf(),
         admin_password: Some("bench".into()),
         login: Default::default(),
+        audit_retention_days: 365,
     };
     let port = ServicePort(dirbridge::open(&config).await.expect("service"));
     port.create_repository("default", repo.clone()).await.expect("repository");

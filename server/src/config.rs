@@ -9,7 +9,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub admin_password: Option<String>,
     pub login: LoginLimits,
+    /// Audit entries older than this are pruned (`DIRBRIDGE_AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: u32,
 }
+
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 
 /// Settings of logins by bind, from the environment (README, Configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +115,22 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     let listen = listen.parse().map_err(|_| format!("'{listen}' is not a socket address like 127.0.0.1:3000"))?;
     let login = login_limits(&env)?;
-    Ok(Config { listen, data_dir: data_dir.into(), admin_password: env("DIRBRIDGE_ADMIN_PASSWORD"), login })
+    let audit_retention_days = match env("DIRBRIDGE_AUDIT_RETENTION_DAYS") {
+        None => DEFAULT_AUDIT_RETENTION_DAYS,
+        Some(text) => match text.trim().parse::<u32>() {
+            Ok(days) if (1..=36_500).contains(&days) => days,
+            _ => {
+                return Err(format!("DIRBRIDGE_AUDIT_RETENTION_DAYS: '{text}' is not a number of days from 1 to 36500"))
+            }
+        },
+    };
+    Ok(Config {
+        listen,
+        data_dir: data_dir.into(),
+        admin_password: env("DIRBRIDGE_ADMIN_PASSWORD"),
+        login,
+        audit_retention_days,
+    })
 }
 
 #[cfg(test)]

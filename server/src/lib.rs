@@ -2,6 +2,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod allocator;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -33,6 +34,7 @@ pub async fn open(config: &config::Config) -> Result<Arc<service::Service>, Stri
         crypto::SecretBox::load_or_create(&config.data_dir.join("secret.key")).map_err(|e| e.to_string())?;
     let store = store::Store::open_file(&config.data_dir.join("dirbridge.db")).await.map_err(|e| e.to_string())?;
     let service = service::Service::with_settings(store, secret_box, service::LoginSettings::from(config.login));
+    service.set_audit_retention_days(config.audit_retention_days);
     if let Some(password) = service.ensure_admin(config.admin_password.clone()).await? {
         // Printed once, to stderr only: this is the only time it is shown.
         eprintln!("dirbridge: created admin user 'admin' with password: {password}");

@@ -78,6 +78,7 @@ mod tests {
             data_dir: data.path().to_path_buf(),
             admin_password: Some("scheduler-test".into()),
             login: Default::default(),
+            audit_retention_days: 365,
         };
         let service = crate::open(&config).await.expect("service");
         let weak = Arc::downgrade(&service);

@@ -399,3 +399,97 @@ async fn every_response_carries_the_security_headers_and_bodies_are_bounded() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(headers.contains_key("x-content-type-options"));
 }
+
+#[tokio::test]
+async fn changes_and_sign_ins_are_audited_with_redacted_diffs_and_no_secret_is_stored_in_clear() {
+    let api = Api::new().await;
+    let root = with_ann(&api).await;
+    let bind_secret = "bind-Secret-4711-never-shown";
+    let mut repo = app::presets::new_repository(app::model::Vendor::OpenLdap);
+    repo.id = "corp".into();
+    repo.name = "Corp".into();
+    repo.connection.servers = vec!["ldap://127.0.0.1:1".into()];
+    repo.connection.bind_dn = Some("cn=x".into());
+    repo.connection.bind_password = Some(Some(bind_secret.into()));
+    repo.users.base_dn = "dc=example,dc=org".into();
+    let body = serde_json::to_value(&repo).expect("json");
+    let (status, _) = api.call("POST", "/api/v1/tenants/acme/repositories", Some(&root), Some(body.clone())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut changed = body.clone();
+    changed["name"] = json!("Corp renamed");
+    changed["connection"]["bindPassword"] = json!("another-Secret-0815");
+    let (status, _) = api.call("PUT", "/api/v1/tenants/acme/repositories/corp", Some(&root), Some(changed)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, token) = api
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            Some(&root),
+            Some(json!({"name": "ci", "tenant": "acme", "permissions": ["read"], "expiresAt": in_days(1)})),
+        )
+        .await;
+    let token_secret = token["secret"].as_str().expect("secret").to_string();
+    api.call("POST", "/api/v1/auth/token", None, Some(json!({"username": "ann", "password": "not hers"}))).await;
+
+    let (status, page) = api.call("GET", "/api/v1/tenants/acme/audit?pageSize=100", Some(&root), None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let entries = page["entries"].as_array().expect("entries");
+    let actions: Vec<&str> = entries.iter().filter_map(|e| e["action"].as_str()).collect();
+    for wanted in [
+        "repository.create",
+        "repository.replace",
+        "token.create",
+        "tenant.create",
+        "admin.create",
+        "admin.sign_in",
+        "admin.sign_in_failed",
+    ] {
+        assert!(actions.contains(&wanted), "{wanted} missing from {actions:?}");
+    }
+    let replace = entries.iter().find(|e| e["action"] == "repository.replace").expect("replace");
+    assert_eq!(replace["actor"], "admin");
+    assert_eq!(replace["target"], "corp");
+    assert_eq!(replace["diff"]["name"], json!({"before": "Corp", "after": "Corp renamed"}));
+    assert_eq!(replace["diff"]["connection.bindPassword"]["after"], "[redacted]");
+    assert!(replace["diff"].get("meta.version").is_none());
+    let text = page.to_string();
+    for secret in [bind_secret, "another-Secret-0815", token_secret.as_str(), ANN_PASSWORD, "not hers"] {
+        assert!(!text.contains(secret), "a secret in the audit log: {secret}");
+    }
+    // Filters; ann reads acme's entries but not those of no tenant.
+    let (_, only) = api.call("GET", "/api/v1/tenants/acme/audit?action=repository", Some(&root), None).await;
+    assert_eq!(only["totalResults"], 2, "{only}");
+    let (_, future) = api.call("GET", "/api/v1/tenants/acme/audit?since=2999-01-01T00:00:00Z", Some(&root), None).await;
+    assert_eq!(future["totalResults"], 0);
+    let (status, _) = api.call("GET", "/api/v1/tenants/acme/audit?since=yesterday", Some(&root), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let ann = api.token("ann", ANN_PASSWORD).await;
+    let (status, hers) = api.call("GET", "/api/v1/tenants/acme/audit?pageSize=100", Some(&ann), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        hers["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .all(|e| !e["action"].as_str().unwrap_or("").starts_with("admin.")),
+        "{hers}"
+    );
+    // Nothing edits or removes an entry.
+    for method in ["PUT", "DELETE", "POST"] {
+        assert_eq!(
+            api.call(method, "/api/v1/tenants/acme/audit", Some(&root), None).await.0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+
+    // The store's files hold no secret in clear.
+    drop(api.router.clone());
+    for entry in std::fs::read_dir(api._data.path()).expect("data dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        for secret in [bind_secret, "another-Secret-0815", token_secret.as_str(), ANN_PASSWORD, ADMIN_PASSWORD] {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret} in clear in {}", path.display());
+        }
+    }
+}

@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     // Pure rules and process settings: no I/O, no directory, no store.
     &[
         "allocator",
+        "audit",
         "auth",
         "clock",
         "config",

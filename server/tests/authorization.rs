@@ -124,6 +124,7 @@ fn rest_needs() -> BTreeMap<&'static str, Needs> {
         ("GET /api/v1/tokens", SignedIn),
         ("POST /api/v1/tokens", Session),
         ("DELETE /api/v1/tokens/{id}", SignedIn),
+        ("GET /api/v1/tenants/{tenant}/audit", On(Read)),
         ("GET /api/v1/tenants/{tenant}/repositories", On(Read)),
         ("POST /api/v1/tenants/{tenant}/repositories", On(Configure)),
         ("GET /api/v1/tenants/{tenant}/repositories/{id}", On(Read)),

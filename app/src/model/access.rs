@@ -126,3 +126,45 @@ impl Caller {
         self.super_admin || self.permissions.get(tenant).is_some_and(|p| p.contains(&permission))
     }
 }
+
+/// One recorded change or sign-in.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub address: String,
+    /// e.g. `repository.replace`, `admin.sign_in_failed`.
+    pub action: String,
+    pub target: String,
+    /// Changed fields: `{path: {before, after}}`, secrets redacted.
+    pub diff: serde_json::Value,
+}
+
+/// Filters and paging of the audit log (`page` from 1).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditQuery {
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    /// RFC 3339, inclusive.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// RFC 3339, exclusive.
+    #[serde(default)]
+    pub until: Option<String>,
+    #[serde(default)]
+    pub page: Option<u32>,
+    #[serde(default)]
+    pub page_size: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    pub total_results: u64,
+    pub entries: Vec<AuditEntry>,
+}

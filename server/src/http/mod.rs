@@ -74,7 +74,7 @@ pub fn api_route_list() -> Vec<(&'static str, &'static str)> {
 pub fn router(service: Arc<Service>, options: LeptosOptions) -> Router {
     let guarded = service.clone();
     let ports_for: state::PortsFor = Arc::new(move |who, client| {
-        let port = Arc::new(GuardedPort::new(guarded.clone(), who));
+        let port = Arc::new(GuardedPort::new(guarded.clone(), who, client));
         RequestPorts { backend: port.clone(), access: port, client }
     });
     let state = AppState { leptos_options: options.clone(), ports_for, operations: service };

@@ -4,8 +4,8 @@
 
 use super::rest::{ApiError, ApiJson, Ports};
 use super::RouteTable;
-use app::model::{Admin, ApiToken, PasswordChange, Tenant};
-use axum::extract::Path;
+use app::model::{Admin, ApiToken, AuditQuery, PasswordChange, Tenant};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +24,7 @@ pub fn routes() -> RouteTable {
         .route("GET PUT DELETE", "/api/v1/admins/{username}", get(get_admin).put(update_admin).delete(delete_admin))
         .route("GET POST", "/api/v1/tokens", get(list_tokens).post(create_token))
         .route("DELETE", "/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("GET", "/api/v1/tenants/{tenant}/audit", get(audit))
 }
 
 fn no_content() -> Response {
@@ -104,4 +105,8 @@ async fn create_token(Ports(p): Ports, ApiJson(t): ApiJson<ApiToken>) -> ApiResu
 async fn revoke_token(Ports(p): Ports, Path(id): Path<String>) -> ApiResult<Response> {
     p.access.revoke_token(&id).await?;
     Ok(no_content())
+}
+
+async fn audit(Ports(p): Ports, Path(tenant): Path<String>, Query(q): Query<AuditQuery>) -> ApiResult<Response> {
+    Ok(Json(p.access.audit(&tenant, q).await?).into_response())
 }

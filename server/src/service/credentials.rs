@@ -4,6 +4,7 @@
 //! token or session changes; admin sign-in (throttled) and the bootstrap
 //! admin.
 
+use super::audit_trail::Change;
 use super::{internal, store_err, Service};
 use crate::auth::{self, Credential, Principal};
 use crate::clock::{now_rfc3339, unix_now};
@@ -166,13 +167,16 @@ impl Service {
         let admin = self.store.admin(username).await.map_err(store_err)?;
         let hash = admin.as_ref().map_or(auth::dummy_hash(), |a| a.password_hash.as_str());
         let verified = auth::verify_password(password, hash) && admin.is_some();
+        let signed = |action| Change { tenant: None, action, target: username, diff: serde_json::json!({}) };
         let Some(admin) = admin.filter(|_| verified) else {
             self.admin_throttle.failed(&account, client, now);
             tracing::warn!(username, client = ?client, "admin sign-in failed");
+            self.record(username, client, signed("admin.sign_in_failed")).await;
             return Err(AppError::unauthorized("wrong username or password"));
         };
         if !admin.enabled {
             tracing::warn!(username, "admin sign-in refused: disabled");
+            self.record(username, client, signed("admin.sign_in_refused_disabled")).await;
             return Err(AppError::forbidden("this admin account is disabled"));
         }
         self.admin_throttle.succeeded(&account);
@@ -184,6 +188,7 @@ impl Service {
             .map_err(store_err)?;
         let _ = self.store.delete_expired_sessions(now, auth::SESSION_IDLE_SECONDS as i64).await;
         tracing::info!(username, "admin signed in");
+        self.record(username, client, signed("admin.sign_in")).await;
         Ok(SessionToken { token, expires_in_seconds: auth::SESSION_SECONDS })
     }
 

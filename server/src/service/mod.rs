@@ -7,6 +7,7 @@
 //! HTTP-facing operations here.
 
 mod access;
+mod audit_trail;
 mod credentials;
 mod guarded;
 mod login;
@@ -40,6 +41,7 @@ pub struct Service {
     facts: login_facts::FactsCache,
     /// Sessions and tokens already looked up.
     credentials: credentials::CredentialCache,
+    audit: audit_trail::AuditSettings,
     /// Admin sign-ins (per account and per address).
     admin_throttle: LoginThrottle,
 }
@@ -120,6 +122,7 @@ impl Service {
             candidates: Default::default(),
             facts: Default::default(),
             credentials: Default::default(),
+            audit: Default::default(),
             admin_throttle: LoginThrottle::new(
                 crate::throttle::Policy::PER_ACCOUNT,
                 crate::throttle::Policy::PER_ADDRESS,

@@ -274,6 +274,7 @@ pub(super) fn unique_to_conflict(e: sqlx::Error) -> StoreError {
     }
 }
 pub mod admins;
+pub mod audit;
 pub mod groups;
 pub mod keys;
 pub mod known;

@@ -41,6 +41,7 @@ pub async fn service() -> (Arc<dirbridge::service::Service>, tempfile::TempDir) 
         data_dir: data.path().to_path_buf(),
         admin_password: Some(ADMIN_PASSWORD.into()),
         login: Default::default(),
+        audit_retention_days: 365,
     };
     (dirbridge::open(&config).await.expect("service opens"), data)
 }
