@@ -78,6 +78,7 @@ fn login_limits(env: &impl Fn(&str) -> Option<String>) -> Result<LoginLimits, St
 }
 
 pub const USAGE: &str = "usage: dirbridge [serve] [--listen ADDR] [--data-dir DIR]
+       dirbridge rotate-key [--data-dir DIR]   (with dirbridge stopped)
 
   --listen ADDR     address to listen on (env DIRBRIDGE_LISTEN, default 127.0.0.1:3000)
   --data-dir DIR    SQLite store and secret key (env DIRBRIDGE_DATA_DIR, default ./data)

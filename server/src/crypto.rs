@@ -13,6 +13,10 @@ pub enum CryptoError {
     KeyFile { path: String, source: std::io::Error },
     #[error("key file {0} must hold exactly 32 bytes")]
     KeyLength(String),
+    #[error("key file {0} is readable or writable by others: chmod 600 it (and check who could have read it)")]
+    KeyFileOpen(String),
+    #[error("a key rotation was interrupted: {0} exists; see docs/operations.md (rotate-key) before starting")]
+    RotationPending(String),
     #[error("random number generator failed")]
     Random,
     #[error("a stored secret could not be decrypted (wrong key or tampered data)")]
@@ -35,9 +39,22 @@ impl SecretBox {
         SecretBox { cipher: XChaCha20Poly1305::new(key.into()) }
     }
 
-    /// Loads the key file, creating it (0600) with a fresh random key on first start.
+    /// Loads the key file, creating it (0600) with a fresh random key on
+    /// first start. Refuses a key file others may read or write, and a
+    /// data dir where a key rotation did not finish.
     pub fn load_or_create(path: &Path) -> Result<SecretBox, CryptoError> {
         let err = |source| CryptoError::KeyFile { path: path.display().to_string(), source };
+        let pending = pending_key_path(path);
+        if pending.exists() {
+            return Err(CryptoError::RotationPending(pending.display().to_string()));
+        }
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(CryptoError::KeyFileOpen(path.display().to_string()));
+            }
+        }
         match std::fs::read(path) {
             Ok(bytes) => {
                 let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::KeyLength(path.display().to_string()))?;
@@ -45,17 +62,29 @@ impl SecretBox {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = random_bytes::<32>()?;
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(path).map_err(err)?;
-                file.write_all(&key).map_err(err)?;
-                file.sync_all().map_err(err)?;
+                write_key(path, &key)?;
                 Ok(SecretBox::from_key(&key))
             }
             Err(e) => Err(err(e)),
         }
+    }
+
+    /// A fresh key written to the pending key file next to `path` (0600):
+    /// what `rotate-key` seals under before it commits.
+    pub fn create_pending(path: &Path) -> Result<SecretBox, CryptoError> {
+        let key = random_bytes::<32>()?;
+        write_key(&pending_key_path(path), &key)?;
+        Ok(SecretBox::from_key(&key))
+    }
+
+    /// Makes the pending key the key (after the store holds secrets sealed under it).
+    pub fn commit_pending(path: &Path) -> Result<(), CryptoError> {
+        let err = |source| CryptoError::KeyFile { path: path.display().to_string(), source };
+        std::fs::rename(pending_key_path(path), path).map_err(err)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+        }
+        Ok(())
     }
 
     /// nonce (24 bytes) || ciphertext+tag
@@ -77,6 +106,22 @@ impl SecretBox {
         let (nonce, ct) = sealed.split_at(24);
         self.cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad }).map_err(|_| CryptoError::Decrypt)
     }
+}
+
+/// Where a rotation's new key waits until the store is re-sealed.
+pub fn pending_key_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("key.new")
+}
+
+fn write_key(path: &Path, key: &[u8; 32]) -> Result<(), CryptoError> {
+    let err = |source| CryptoError::KeyFile { path: path.display().to_string(), source };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(err)?;
+    file.write_all(key).map_err(err)?;
+    file.sync_all().map_err(err)
 }
 
 #[cfg(test)]
@@ -107,5 +152,21 @@ mod tests {
             let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_or_a_pending_rotation_refuses_to_load() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret.key");
+        SecretBox::load_or_create(&path).expect("create");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(matches!(SecretBox::load_or_create(&path), Err(CryptoError::KeyFileOpen(_))));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        SecretBox::create_pending(&path).expect("pending");
+        assert!(matches!(SecretBox::load_or_create(&path), Err(CryptoError::RotationPending(_))));
+        SecretBox::commit_pending(&path).expect("commit");
+        SecretBox::load_or_create(&path).expect("loads after the rotation");
     }
 }

@@ -48,3 +48,39 @@ pub async fn open(config: &config::Config) -> Result<Arc<service::Service>, Stri
     scheduler::spawn(&service);
     Ok(service)
 }
+
+/// `dirbridge rotate-key`: re-seals every stored secret under a new key,
+/// then makes it the key. Run it with dirbridge stopped (a running one
+/// keeps the old key in memory). Returns how many repositories' secrets
+/// were re-sealed. Until the new key replaces the old one, both are on
+/// disk and dirbridge refuses to start (see docs/operations.md).
+pub async fn rotate_key(data_dir: &std::path::Path) -> Result<usize, String> {
+    let key_path = data_dir.join("secret.key");
+    let old = crypto::SecretBox::load_or_create(&key_path).map_err(|e| e.to_string())?;
+    let store = store::Store::open_file(&data_dir.join("dirbridge.db")).await.map_err(|e| e.to_string())?;
+    let sealed = store.sealed_secrets().await.map_err(|e| e.to_string())?;
+    let new = crypto::SecretBox::create_pending(&key_path).map_err(|e| e.to_string())?;
+    let resealed: Result<Vec<_>, String> = sealed
+        .iter()
+        .map(|(tenant, id, secrets)| {
+            let aad = service::Service::aad(tenant, id);
+            let plain = old.open(secrets, &aad).map_err(|e| format!("repository {tenant}/{id}: {e}"))?;
+            let again = new.seal(&plain, &aad).map_err(|e| e.to_string())?;
+            Ok((tenant.clone(), id.clone(), again))
+        })
+        .collect();
+    let resealed = match resealed {
+        Ok(r) => r,
+        Err(e) => {
+            // Nothing was changed: the pending key goes.
+            let _ = std::fs::remove_file(crypto::pending_key_path(&key_path));
+            return Err(e);
+        }
+    };
+    if let Err(e) = store.reseal(&resealed).await {
+        let _ = std::fs::remove_file(crypto::pending_key_path(&key_path));
+        return Err(format!("store: {e} (nothing was changed)"));
+    }
+    crypto::SecretBox::commit_pending(&key_path).map_err(|e| e.to_string())?;
+    Ok(resealed.len())
+}

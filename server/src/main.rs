@@ -10,7 +10,11 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let rotate = args.first().is_some_and(|a| a == "rotate-key");
+    if rotate {
+        args.remove(0);
+    }
     let config = match config::parse(&args, |k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(message) => {
@@ -26,6 +30,18 @@ async fn main() {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     dirbridge::allocator::configure_process();
+    if rotate {
+        match dirbridge::rotate_key(&config.data_dir).await {
+            Ok(n) => {
+                eprintln!("dirbridge: the secrets of {n} repositories are sealed under a new key");
+                return;
+            }
+            Err(e) => {
+                eprintln!("dirbridge rotate-key: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
 
     let service = match dirbridge::open(&config).await {
         Ok(s) => s,

@@ -493,3 +493,52 @@ async fn changes_and_sign_ins_are_audited_with_redacted_diffs_and_no_secret_is_s
         }
     }
 }
+
+#[tokio::test]
+async fn rotate_key_reseals_every_secret_under_a_new_key_that_alone_opens_them() {
+    use app::port::Backend;
+    let (service, data) = common::service().await;
+    let port = dirbridge::service::ServicePort(service.clone());
+    let mut repo = app::presets::new_repository(app::model::Vendor::OpenLdap);
+    repo.id = "corp".into();
+    repo.name = "Corp".into();
+    repo.connection.servers = vec!["ldap://127.0.0.1:1".into()];
+    repo.connection.bind_dn = Some("cn=x".into());
+    repo.connection.bind_password = Some(Some("rotate-Me-secret".into()));
+    repo.users.base_dn = "dc=example,dc=org".into();
+    port.create_repository("default", repo).await.expect("created");
+    drop(port);
+    drop(service);
+    let key_path = data.path().join("secret.key");
+    let old_key: [u8; 32] = std::fs::read(&key_path).expect("key").try_into().expect("32 bytes");
+
+    assert_eq!(dirbridge::rotate_key(data.path()).await.expect("rotated"), 1);
+    let new_key: [u8; 32] = std::fs::read(&key_path).expect("key").try_into().expect("32 bytes");
+    assert_ne!(old_key, new_key);
+    assert!(!dirbridge::crypto::pending_key_path(&key_path).exists());
+    let store = dirbridge::store::Store::open_file(&data.path().join("dirbridge.db")).await.expect("store");
+    let sealed = store.sealed_secrets().await.expect("secrets");
+    let (tenant, id, blob) = &sealed[0];
+    let aad = dirbridge::service::Service::aad(tenant, id);
+    assert!(
+        dirbridge::crypto::SecretBox::from_key(&old_key).open(blob, &aad).is_err(),
+        "the old key no longer opens it"
+    );
+    let plain = dirbridge::crypto::SecretBox::from_key(&new_key).open(blob, &aad).expect("the new key opens it");
+    assert!(String::from_utf8_lossy(&plain).contains("rotate-Me-secret"));
+    // dirbridge starts on the new key and still has the secret.
+    let (service, _again) = (
+        dirbridge::open(&dirbridge::config::Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: data.path().to_path_buf(),
+            admin_password: None,
+            login: Default::default(),
+            audit_retention_days: 365,
+        })
+        .await
+        .expect("starts"),
+        (),
+    );
+    let stored = dirbridge::service::ServicePort(service).get_repository("default", "corp").await.expect("repository");
+    assert!(stored.connection.bind_password_set);
+}

@@ -36,7 +36,8 @@ fn apply_secret(current: Option<String>, update: &Option<Option<String>>) -> Opt
 }
 
 impl Service {
-    pub(super) fn aad(tenant: &str, id: &str) -> Vec<u8> {
+    /// What a repository's sealed secrets are bound to.
+    pub fn aad(tenant: &str, id: &str) -> Vec<u8> {
         format!("repository/{tenant}/{id}").into_bytes()
     }
 

@@ -5,6 +5,31 @@ use super::{unique_to_conflict, RepositoryRow, Store, StoreError};
 use sqlx::Row;
 
 impl Store {
+    /// Every repository's sealed secrets: (tenant, id, sealed).
+    pub async fn sealed_secrets(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query("SELECT tenant, id, secrets FROM repositories WHERE secrets IS NOT NULL ORDER BY tenant, id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// Replaces sealed secrets, all or none (a key rotation).
+    pub async fn reseal(&self, sealed: &[(String, String, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (tenant, id, secrets) in sealed {
+            sqlx::query("UPDATE repositories SET secrets = ? WHERE tenant = ? AND id = ?")
+                .bind(secrets)
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// How many changes to repository rows this store has made (see the field).
     pub fn repositories_generation(&self) -> u64 {
         self.repositories_changed.load(std::sync::atomic::Ordering::Acquire)
