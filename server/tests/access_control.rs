@@ -527,18 +527,14 @@ async fn rotate_key_reseals_every_secret_under_a_new_key_that_alone_opens_them()
     let plain = dirbridge::crypto::SecretBox::from_key(&new_key).open(blob, &aad).expect("the new key opens it");
     assert!(String::from_utf8_lossy(&plain).contains("rotate-Me-secret"));
     // dirbridge starts on the new key and still has the secret.
-    let (service, _again) = (
-        dirbridge::open(&dirbridge::config::Config {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: data.path().to_path_buf(),
-            admin_password: None,
-            login: Default::default(),
-            audit_retention_days: 365,
-        })
-        .await
-        .expect("starts"),
-        (),
-    );
+    let config = dirbridge::config::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: data.path().to_path_buf(),
+        admin_password: None,
+        login: Default::default(),
+        audit_retention_days: 365,
+    };
+    let service = dirbridge::open(&config).await.expect("starts");
     let stored = dirbridge::service::ServicePort(service).get_repository("default", "corp").await.expect("repository");
     assert!(stored.connection.bind_password_set);
 }
