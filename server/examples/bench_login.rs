@@ -219,6 +219,7 @@ async fn main() {
         admin_password: Some("bench-admin".into()),
         login: dirbridge::config::LoginLimits { max_failures_per_address: 10_000_000, ..Default::default() },
         audit_retention_days: 365,
+        metrics_listen: None,
     };
     let service = dirbridge::open(&config).await.expect("service");
     let port = ServicePort(service.clone());

@@ -264,6 +264,7 @@ async fn fresh_store(repo: &app::model::Repository) -> (tempfile::TempDir, Servi
         admin_password: Some("bench".into()),
         login: Default::default(),
         audit_retention_days: 365,
+        metrics_listen: None,
     };
     let port = ServicePort(dirbridge::open(&config).await.expect("service"));
     port.create_repository("default", repo.clone()).await.expect("repository");

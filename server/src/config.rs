@@ -11,6 +11,9 @@ pub struct Config {
     pub login: LoginLimits,
     /// Audit entries older than this are pruned (`DIRBRIDGE_AUDIT_RETENTION_DAYS`).
     pub audit_retention_days: u32,
+    /// Serve `/metrics` without credentials on this address too
+    /// (`--metrics-listen`, `DIRBRIDGE_METRICS_LISTEN`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
@@ -82,6 +85,7 @@ pub const USAGE: &str = "usage: dirbridge [serve] [--listen ADDR] [--data-dir DI
 
   --listen ADDR     address to listen on (env DIRBRIDGE_LISTEN, default 127.0.0.1:3000)
   --data-dir DIR    SQLite store and secret key (env DIRBRIDGE_DATA_DIR, default ./data)
+  --metrics-listen ADDR  also serve /metrics there, without credentials (env DIRBRIDGE_METRICS_LISTEN)
 
 On first start the admin 'admin' is created with the password from
 DIRBRIDGE_ADMIN_PASSWORD, or a generated one printed once to stderr.
@@ -94,6 +98,7 @@ DIRBRIDGE_LDAP_POOL_WAIT_SECONDS (5).";
 pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
     let mut listen = env("DIRBRIDGE_LISTEN").unwrap_or_else(|| "127.0.0.1:3000".into());
     let mut data_dir = env("DIRBRIDGE_DATA_DIR").unwrap_or_else(|| "./data".into());
+    let mut metrics_listen = env("DIRBRIDGE_METRICS_LISTEN").filter(|v| !v.trim().is_empty());
     let mut it = args.iter();
     let mut first = true;
     while let Some(arg) = it.next() {
@@ -101,6 +106,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             "serve" if first => {}
             "--listen" => listen = it.next().ok_or("--listen needs an address")?.clone(),
             "--data-dir" => data_dir = it.next().ok_or("--data-dir needs a directory")?.clone(),
+            "--metrics-listen" => metrics_listen = Some(it.next().ok_or("--metrics-listen needs an address")?.clone()),
             "-h" | "--help" => return Err(USAGE.into()),
             other => {
                 if let Some(v) = other.strip_prefix("--listen=") {
@@ -116,6 +122,13 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     let listen = listen.parse().map_err(|_| format!("'{listen}' is not a socket address like 127.0.0.1:3000"))?;
     let login = login_limits(&env)?;
+    let metrics_listen = match metrics_listen {
+        None => None,
+        Some(text) => Some(
+            text.parse()
+                .map_err(|_| format!("metrics address '{text}' is not a socket address like 127.0.0.1:9100"))?,
+        ),
+    };
     let audit_retention_days = match env("DIRBRIDGE_AUDIT_RETENTION_DAYS") {
         None => DEFAULT_AUDIT_RETENTION_DAYS,
         Some(text) => match text.trim().parse::<u32>() {
@@ -131,6 +144,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         admin_password: env("DIRBRIDGE_ADMIN_PASSWORD"),
         login,
         audit_retention_days,
+        metrics_listen,
     })
 }
 

@@ -16,6 +16,7 @@ pub mod ldap;
 pub mod ldap_url;
 pub mod mapping;
 pub mod memory;
+pub mod metrics;
 pub mod referral;
 pub mod schedule;
 pub mod scheduler;

@@ -50,6 +50,23 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    if let Some(address) = config.metrics_listen {
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => {
+                tracing::info!(%address, "metrics without credentials on http://{address}/metrics");
+                let metrics = http::metrics_router(service.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, metrics).await {
+                        tracing::error!(error = %e, "metrics server error");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, %address, "cannot listen for metrics");
+                std::process::exit(1);
+            }
+        }
+    }
     let app = http::router(service, http::leptos_options(config.listen));
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,

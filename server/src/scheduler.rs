@@ -79,6 +79,7 @@ mod tests {
             admin_password: Some("scheduler-test".into()),
             login: Default::default(),
             audit_retention_days: 365,
+            metrics_listen: None,
         };
         let service = crate::open(&config).await.expect("service");
         let weak = Arc::downgrade(&service);

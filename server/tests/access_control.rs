@@ -533,8 +533,42 @@ async fn rotate_key_reseals_every_secret_under_a_new_key_that_alone_opens_them()
         admin_password: None,
         login: Default::default(),
         audit_retention_days: 365,
+        metrics_listen: None,
     };
     let service = dirbridge::open(&config).await.expect("starts");
     let stored = dirbridge::service::ServicePort(service).get_repository("default", "corp").await.expect("repository");
     assert!(stored.connection.bind_password_set);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_logins_and_sign_ins_in_prometheus_text() {
+    let api = Api::new().await;
+    let root = api.token("admin", ADMIN_PASSWORD).await;
+    api.call(
+        "POST",
+        "/api/v1/tenants/default/login",
+        Some(&root),
+        Some(json!({"username": "nobody", "password": "x"})),
+    )
+    .await;
+    api.call("GET", "/api/v1/tenants", Some(&root), None).await;
+    let req = Request::get("/metrics")
+        .header(header::AUTHORIZATION, format!("Bearer {root}"))
+        .body(Body::empty())
+        .expect("request");
+    let resp = api.router.clone().oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()[header::CONTENT_TYPE].to_str().unwrap_or("").starts_with("application/openmetrics-text"));
+    let text = String::from_utf8(resp.into_body().collect().await.expect("body").to_bytes().to_vec()).expect("utf-8");
+    for wanted in [
+        r#"dirbridge_http_requests_total{route="/api/v1/tenants",method="GET",status="200"}"#,
+        r#"dirbridge_logins_total{outcome="INVALID_CREDENTIALS",repository="-"}"#,
+        "dirbridge_http_request_duration_seconds_bucket",
+        "dirbridge_login_duration_seconds_bucket",
+        "dirbridge_store_bytes ",
+    ] {
+        assert!(text.contains(wanted), "{wanted} missing from\n{text}");
+    }
+    assert!(!text.contains(&root), "no credential in the metrics");
+    assert_eq!(api.call("GET", "/metrics", None, None).await.0, StatusCode::UNAUTHORIZED);
 }

@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
         "ldap_url",
         "mapping",
         "memory",
+        "metrics",
         "referral",
         "throttle",
         "validate",

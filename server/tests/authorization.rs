@@ -27,6 +27,8 @@ enum Needs {
     /// A signed-in admin's session (not a token).
     Session,
     SuperAdmin,
+    /// `read` on any tenant.
+    ReadSomewhere,
     /// This permission on the tenant in the path (`default`).
     On(Permission),
 }
@@ -39,6 +41,8 @@ struct Credential {
     session: bool,
     super_admin: bool,
     on_default: Vec<Permission>,
+    /// Holds `read` on another tenant.
+    reads_elsewhere: bool,
 }
 
 impl Credential {
@@ -49,6 +53,9 @@ impl Credential {
             Needs::SignedIn => true,
             Needs::Session => self.session,
             Needs::SuperAdmin => self.super_admin,
+            Needs::ReadSomewhere => {
+                self.super_admin || self.reads_elsewhere || self.on_default.contains(&Permission::Read)
+            }
             Needs::On(p) => self.super_admin || self.on_default.contains(&p),
         };
         if ok {
@@ -142,6 +149,7 @@ fn rest_needs() -> BTreeMap<&'static str, Needs> {
         ("GET /api/v1/tenants/{tenant}/users/{user}", On(Read)),
         ("POST /api/v1/tenants/{tenant}/users/{user}/sync", On(Sync)),
         ("POST /api/v1/tenants/{tenant}/login", On(Login)),
+        ("GET /metrics", ReadSomewhere),
     ])
 }
 
@@ -273,6 +281,7 @@ async fn every_route_and_server_function_answers_each_credential_as_its_permissi
         session: false,
         super_admin: false,
         on_default,
+        reads_elsewhere: false,
     };
     let invalid = |name: &str, secret: Option<String>| Credential {
         name: name.into(),
@@ -281,6 +290,7 @@ async fn every_route_and_server_function_answers_each_credential_as_its_permissi
         session: false,
         super_admin: false,
         on_default: vec![],
+        reads_elsewhere: false,
     };
     let mut credentials = vec![
         invalid("no credential", None),
@@ -306,7 +316,7 @@ async fn every_route_and_server_function_answers_each_credential_as_its_permissi
     assert_eq!(status, StatusCode::NO_CONTENT);
     credentials.push(invalid("revoked token", Some(revoked_secret)));
     let (_, other) = token("acme", Permission::ALL.to_vec()).await;
-    credentials.push(valid("another tenant's token", other, vec![]));
+    credentials.push(Credential { reads_elsewhere: true, ..valid("another tenant's token", other, vec![]) });
     let (_, read_only) = token("default", vec![Permission::Read]).await;
     credentials.push(valid("read-only token", read_only, vec![Permission::Read]));
     for p in Permission::ALL {
@@ -320,6 +330,7 @@ async fn every_route_and_server_function_answers_each_credential_as_its_permissi
         session: true,
         super_admin: true,
         on_default: vec![],
+        reads_elsewhere: false,
     });
 
     // The router's own list, checked against the router: every listed

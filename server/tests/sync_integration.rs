@@ -593,6 +593,7 @@ async fn a_run_cut_off_by_a_restart_is_marked_interrupted_and_the_next_one_compl
         admin_password: None,
         login: Default::default(),
         audit_retention_days: 365,
+        metrics_listen: None,
     };
     let restarted = dirbridge::open(&config).await.expect("reopens");
     let port = ServicePort(restarted);

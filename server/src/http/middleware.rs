@@ -90,7 +90,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Presented::Nothing => Principal::Anonymous,
     };
     if principal == Principal::Anonymous && !is_public(&path) {
-        if path.starts_with("/api/") || path.starts_with("/_sfn/") {
+        if path.starts_with("/api/") || path.starts_with("/_sfn/") || path == "/metrics" {
             let message = match credential {
                 Presented::Nothing => "sign in first: send Authorization: Bearer TOKEN from POST /api/v1/auth/token",
                 _ => "the credential is not valid (malformed, expired or revoked)",
@@ -110,6 +110,12 @@ pub async fn request_log(req: Request, next: Next) -> Response {
     let id = crate::crypto::random_bytes::<6>().map(hex::encode).unwrap_or_default();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    // Routes by their pattern (bounded label values); assets as one.
+    let route = match req.extensions().get::<axum::extract::MatchedPath>() {
+        Some(matched) => matched.as_str().to_string(),
+        None if path.starts_with("/pkg/") => "/pkg/*".to_string(),
+        None => "unmatched".to_string(),
+    };
     let started = Instant::now();
     let span = tracing::info_span!("request", id = %id, %method, %path);
     let mut resp = {
@@ -119,6 +125,7 @@ pub async fn request_log(req: Request, next: Next) -> Response {
     .await;
     let status = resp.status().as_u16();
     let millis = started.elapsed().as_millis() as u64;
+    crate::metrics::global().http_request(&route, method.as_str(), status, started.elapsed());
     if path.starts_with("/pkg/") {
         tracing::debug!(request_id = %id, %method, %path, status, millis, "request");
     } else {

@@ -93,6 +93,18 @@ pub fn router(service: Arc<Service>, options: LeptosOptions) -> Router {
         .with_state(state)
 }
 
+/// `/metrics` alone, without credentials, for `--metrics-listen` (an
+/// address only the scraper reaches).
+pub fn metrics_router(service: Arc<Service>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let service = service.clone();
+            async move { rest_access::exposition(service.as_ref()) }
+        }),
+    )
+}
+
 async fn ready(State(state): State<AppState>) -> Response {
     match state.operations.ready().await {
         Ok(()) => "ready".into_response(),

@@ -3,6 +3,7 @@
 //! translate HTTP to the request's access port.
 
 use super::rest::{ApiError, ApiJson, Ports};
+use super::state::AppState;
 use super::RouteTable;
 use app::model::{Admin, ApiToken, AuditQuery, PasswordChange, Tenant};
 use axum::extract::{Path, Query};
@@ -25,6 +26,7 @@ pub fn routes() -> RouteTable {
         .route("GET POST", "/api/v1/tokens", get(list_tokens).post(create_token))
         .route("DELETE", "/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("GET", "/api/v1/tenants/{tenant}/audit", get(audit))
+        .route("GET", "/metrics", get(metrics))
 }
 
 fn no_content() -> Response {
@@ -109,4 +111,21 @@ async fn revoke_token(Ports(p): Ports, Path(id): Path<String>) -> ApiResult<Resp
 
 async fn audit(Ports(p): Ports, Path(tenant): Path<String>, Query(q): Query<AuditQuery>) -> ApiResult<Response> {
     Ok(Json(p.access.audit(&tenant, q).await?).into_response())
+}
+
+/// Prometheus text; needs `read` on some tenant (or a super-admin).
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>, Ports(p): Ports) -> ApiResult<Response> {
+    let caller = p.access.whoami().await?;
+    let reads = caller.super_admin || caller.permissions.values().any(|ps| ps.contains(&app::model::Permission::Read));
+    if !reads {
+        return Err(ApiError(app::error::AppError::forbidden("metrics need 'read' on some tenant")));
+    }
+    Ok(exposition(state.operations.as_ref()))
+}
+
+/// The metrics as Prometheus scrapes them.
+pub fn exposition(operations: &dyn crate::service::HttpOperations) -> Response {
+    operations.export_gauges();
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(axum::http::header::CONTENT_TYPE, content_type)], crate::metrics::global().render()).into_response()
 }

@@ -121,6 +121,8 @@ pub type Connection = Object<Opener>;
 
 /// A repository's pools, for one stored version of it.
 pub struct RepositoryPools {
+    /// The repository's id (metrics).
+    id: String,
     version: u64,
     service: managed::Pool<Opener>,
     user_bind: managed::Pool<Opener>,
@@ -130,6 +132,7 @@ pub struct RepositoryPools {
 impl RepositoryPools {
     fn new(repo: Repository, secrets: Secrets, settings: PoolSettings) -> Result<RepositoryPools, String> {
         let version = repo.meta.as_ref().map_or(0, |m| m.version);
+        let id = repo.id.clone();
         let repo = Arc::new(repo);
         let health = Arc::new(ServerHealth::new(settings.server_back_off));
         let build = |kind, size: usize| {
@@ -141,6 +144,7 @@ impl RepositoryPools {
                 .map_err(|e| e.to_string())
         };
         Ok(RepositoryPools {
+            id,
             version,
             service: build(PoolKind::Service, settings.service_connections)?,
             user_bind: build(PoolKind::UserBind, settings.bind_connections)?,
@@ -156,10 +160,19 @@ impl RepositoryPools {
         // Opening a connection is bounded by the repository's own timeout
         // per server; only waiting for a busy one is bounded here.
         let timeouts = Timeouts { wait: Some(self.wait), create: None, recycle: Some(self.wait) };
-        pool.timeout_get(&timeouts).await.map_err(|e| match e {
-            PoolError::Backend(f) => f,
-            PoolError::Timeout(_) => PoolFailure::Busy,
-            other => PoolFailure::ServiceBind(other.to_string()),
+        pool.timeout_get(&timeouts).await.map_err(|e| {
+            let failure = match e {
+                PoolError::Backend(f) => f,
+                PoolError::Timeout(_) => PoolFailure::Busy,
+                other => PoolFailure::ServiceBind(other.to_string()),
+            };
+            let why = match &failure {
+                PoolFailure::Unreachable(_) => "unreachable",
+                PoolFailure::ServiceBind(_) => "service_bind",
+                PoolFailure::Busy => "busy",
+            };
+            crate::metrics::global().pool_error(&self.id, kind.as_str(), why);
+            failure
         })
     }
 
@@ -203,6 +216,26 @@ impl Pools {
             old.user_bind.close();
         }
         Ok(pools)
+    }
+
+    /// Sets the connection gauges of every repository's pools (before a scrape).
+    pub fn export_gauges(&self) {
+        let Ok(map) = self.by_repository.lock() else { return };
+        let gauges = &crate::metrics::global().ldap_connections;
+        gauges.clear();
+        for pools in map.values() {
+            for kind in [PoolKind::Service, PoolKind::UserBind] {
+                let (open, idle) = pools.sizes(kind);
+                for (state, n) in [("open", open), ("idle", idle)] {
+                    let labels = crate::metrics::PoolLabels {
+                        repository: pools.id.clone(),
+                        pool: kind.as_str().into(),
+                        state: state.into(),
+                    };
+                    gauges.get_or_create(&labels).set(n as i64);
+                }
+            }
+        }
     }
 
     /// Closes a repository's pools (changed or deleted).

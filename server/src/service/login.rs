@@ -411,6 +411,7 @@ impl Service {
         self.login_counts.count(outcome);
         let millis = attempt.started.elapsed().as_millis() as u64;
         let repository = attempt.repository.as_deref().unwrap_or("-");
+        crate::metrics::global().login(outcome, repository, attempt.started.elapsed());
         if outcome == "success" {
             tracing::info!(tenant, username, repository, outcome, millis, "login");
         } else {

@@ -175,6 +175,8 @@ pub trait HttpOperations: Send + Sync {
     /// for none that is valid.
     async fn principal(&self, secret: &str) -> crate::auth::Principal;
     fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// Sets the gauges read at a scrape (pool sizes, store size).
+    fn export_gauges(&self);
 }
 
 #[async_trait::async_trait]
@@ -189,5 +191,10 @@ impl HttpOperations for Service {
 
     fn sync_run_ends(&self) -> tokio::sync::watch::Receiver<u64> {
         Service::sync_run_ends(self)
+    }
+
+    fn export_gauges(&self) {
+        self.pools.export_gauges();
+        crate::metrics::global().store_bytes.set(i64::try_from(self.store.file_bytes()).unwrap_or(i64::MAX));
     }
 }

@@ -124,6 +124,16 @@ impl Store {
         Ok(())
     }
 
+    /// Bytes of the store's files (database, write-ahead log, shared memory).
+    pub fn file_bytes(&self) -> u64 {
+        let Some(path) = &self.path else { return 0 };
+        ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
     pub async fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError> {
         Ok(sqlx::query("SELECT 1 FROM tenants WHERE slug = ?").bind(tenant).fetch_optional(&self.pool).await?.is_some())
     }

@@ -168,6 +168,7 @@ impl SyncEngine {
             }
         };
         run.timer = timer;
+        let request_mode = request.mode;
         let outcome = run.execute(secrets, request).await;
         let finish_started = std::time::Instant::now();
         if let Err(e) = blocking(|| run.db.finish()) {
@@ -190,6 +191,9 @@ impl SyncEngine {
             tracing::error!(error = %e, run = run_id, "sync run could not be finished in the store");
         }
         self.announce_end();
+        let method = run.method.map_or("none", |m| m.as_str());
+        let mode = if request_mode == SyncMode::Full { "full" } else { "changed" };
+        crate::metrics::global().sync_run(mode, method, outcome.state.as_str(), run.timer.elapsed(), &run.counts);
         run.timings.finish += finish_started.elapsed();
         let c = &run.counts;
         let used = crate::allocator::ThreadUsage::now().since(usage_before);

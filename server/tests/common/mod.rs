@@ -42,6 +42,7 @@ pub async fn service() -> (Arc<dirbridge::service::Service>, tempfile::TempDir) 
         admin_password: Some(ADMIN_PASSWORD.into()),
         login: Default::default(),
         audit_retention_days: 365,
+        metrics_listen: None,
     };
     (dirbridge::open(&config).await.expect("service opens"), data)
 }

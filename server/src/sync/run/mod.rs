@@ -172,6 +172,8 @@ pub(crate) struct Run<'a> {
     pub(crate) timings: Timings,
     /// When the run began (its `total_ms`).
     pub(crate) timer: std::time::Instant,
+    /// How the run read the directory, once chosen.
+    pub(crate) method: Option<app::model::RunMethod>,
     /// The repository's sync state when the run began.
     state: Option<SyncState>,
     /// The users' content-sync reader started before the set-up (see
@@ -244,6 +246,7 @@ impl<'a> Run<'a> {
             import: stored_users == 0,
             timings: Timings::default(),
             timer: std::time::Instant::now(),
+            method: None,
             state,
             users_ahead,
             reading_jointly: false,
@@ -286,6 +289,7 @@ impl<'a> Run<'a> {
         }
         let (method, note) = plan::choose_method(request.mode, state.as_ref(), has_content_sync);
         let _ = self.store.set_run_method(self.run_id, method.reported()).await;
+        self.method = Some(method.reported());
         if method != Method::Paged {
             start_cookie = None;
         }
@@ -379,6 +383,7 @@ impl<'a> Run<'a> {
                     replay_limit(self.stored_users)
                 ));
                 let _ = self.store.set_run_method(self.run_id, Method::Paged.reported()).await;
+                self.method = Some(Method::Paged.reported());
                 // The counts tell the complete read's story (what the replay
                 // wrote reads as unchanged there); its changes stay listed.
                 self.counts = SyncCounts::default();
